@@ -1,0 +1,1 @@
+"""Database adapter: models, engine, migrations and repositories."""

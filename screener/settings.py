@@ -1,0 +1,277 @@
+"""Screener settings: one TOML file plus ``SCREENER_*`` environment variables.
+
+Settings are built once at start-up by :func:`load_settings` and passed down;
+nothing here reads the environment at import time.
+
+Precedence (highest first): keyword overrides, environment variables
+(``SCREENER_DATABASE__URL``, nested with ``__``), the TOML file, defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from screener.domain import Action
+
+DEFAULT_CONFIG_PATH = Path("screener.toml")
+CONFIG_ENV_VAR = "SCREENER_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///screener.db"
+    auto_upgrade: bool = True
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split('://', 1)[0]!r})"
+            )
+        return value
+
+
+class NumberSettings(_Section):
+    region: str = "GB"
+
+    @field_validator("region")
+    @classmethod
+    def _region_known(cls, value: str) -> str:
+        import phonenumbers
+
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not an ISO 3166 region phonenumbers knows")
+        return value
+
+
+class OfficeSettings(_Section):
+    site: str = "main"
+    own_numbers: list[str] = Field(default_factory=list)
+    international_trunks: list[str] = Field(default_factory=list)
+
+    @field_validator("site")
+    @classmethod
+    def _site_is_topic_safe(cls, value: str) -> str:
+        if not value or any(ch in value for ch in "/#+ ") or len(value) > 64:
+            raise ValueError("must be 1-64 characters without '/', '#', '+' or spaces")
+        return value
+
+
+class PolicySettings(_Section):
+    """Action per reason code plus the thresholds of the history rules."""
+
+    actions: dict[str, Action] = Field(default_factory=dict)
+    repeat_calls: int = Field(default=4, ge=1)
+    repeat_window_minutes: int = Field(default=10, ge=1)
+    failed_challenge_block_minutes: int = Field(default=60, ge=0)
+    passed_challenge_allow_minutes: int = Field(default=24 * 60, ge=0)
+
+    @field_validator("actions")
+    @classmethod
+    def _known_reasons(cls, value: dict[str, Action]) -> dict[str, Action]:
+        from screener.policy import CONFIGURABLE_REASONS
+
+        known = {code.value for code in CONFIGURABLE_REASONS}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown or list-controlled reason {', '.join(unknown)} (a list's action is "
+                f"set on the list); configurable reasons: {', '.join(sorted(known))}"
+            )
+        return value
+
+
+class ChallengeSettings(_Section):
+    attempts: int = Field(default=3, ge=1, le=10)
+    digit_timeout_seconds: float = Field(default=6.0, gt=0)
+    intro_prompts: list[str] = Field(default_factory=lambda: ["sound:privacy-unident"])
+    digit_prompt_before: list[str] = Field(default_factory=lambda: ["sound:priv-callpending"])
+    digit_prompt_template: str = "sound:digits/{digit}"
+    retry_prompts: list[str] = Field(default_factory=lambda: ["sound:beeperr"])
+    goodbye_prompts: list[str] = Field(default_factory=lambda: ["sound:vm-goodbye"])
+    record_name: bool = True
+    record_prompts: list[str] = Field(default_factory=lambda: ["sound:priv-recordintro"])
+    record_max_seconds: int = Field(default=5, ge=1, le=60)
+    record_max_silence_seconds: int = Field(default=2, ge=0, le=30)
+    record_beep: bool = True
+    record_format: str = "wav"
+    passed_prompts: list[str] = Field(default_factory=lambda: ["sound:auth-thankyou"])
+
+
+class BlockSettings(_Section):
+    mode: Literal["hangup", "announce"] = "hangup"
+    hangup_reason: Literal["normal", "busy", "congestion", "no_answer", "rejected"] = "busy"
+    announcement_prompts: list[str] = Field(default_factory=lambda: ["sound:vm-goodbye"])
+
+
+class AriSettings(_Section):
+    url: str = ""
+    username: str = "screener"
+    password: SecretStr = SecretStr("")
+    app: str = "screener"
+    continue_context: str = "internal"
+    continue_extension: str = "100"
+    continue_priority: int = 1
+    caller_name_prefix: bool = False
+    extra_variables: list[str] = Field(default_factory=list)
+    max_call_seconds: float = Field(default=120.0, gt=0)
+    fail_open: bool = True
+    reconnect_initial_seconds: float = Field(default=0.5, gt=0)
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    recordings_dir: str = "recordings"
+
+
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr("")
+    secure_cookies: bool = True
+    session_hours: int = Field(default=12, ge=1)
+    login_attempts: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=300, ge=1)
+
+
+class MqttSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    tls: bool = False
+    ca_file: str = ""
+    topic_prefix: str = "screener"
+    queue_size: int = Field(default=1000, ge=1)
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+
+
+class AgiSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=4573, ge=1, le=65535)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = False
+
+
+class Settings(BaseSettings):
+    """All of Screener's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCREENER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    numbers: NumberSettings = Field(default_factory=NumberSettings)
+    office: OfficeSettings = Field(default_factory=OfficeSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    challenge: ChallengeSettings = Field(default_factory=ChallengeSettings)
+    block: BlockSettings = Field(default_factory=BlockSettings)
+    ari: AriSettings = Field(default_factory=AriSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    agi: AgiSettings = Field(default_factory=AgiSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+class SettingsError(Exception):
+    """The configuration is unusable; the message says which key and why."""
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _format_validation_error(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid settings ({origin}):"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(root)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def config_path_from_env(environ: dict[str, str] | None = None) -> Path | None:
+    env = os.environ if environ is None else environ
+    value = env.get(CONFIG_ENV_VAR)
+    return Path(value) if value else None
+
+
+class _FileBackedSettings(Settings):
+    """Settings whose keyword values come from the TOML file and rank below the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Build the settings once: defaults, then the TOML file, then the environment.
+
+    ``path`` defaults to ``$SCREENER_CONFIG`` or ``./screener.toml``; a missing
+    default file is fine (built-in defaults apply), a missing explicit one is not.
+    Raises :class:`SettingsError` naming every bad key.
+    """
+    explicit = path or config_path_from_env()
+    file_path = explicit or DEFAULT_CONFIG_PATH
+    file_values: dict[str, Any] = {}
+    if file_path.exists():
+        file_values = _read_toml(file_path)
+    elif explicit is not None:
+        raise SettingsError(f"{file_path}: configuration file not found")
+    origin = f"{file_path} and SCREENER_* environment" if file_values else "SCREENER_* environment"
+    try:
+        built = _FileBackedSettings(**file_values)
+    except ValidationError as exc:
+        raise SettingsError(_format_validation_error(exc, origin)) from exc
+    return Settings.model_construct(
+        **{name: getattr(built, name) for name in Settings.model_fields}
+    )

@@ -1,0 +1,23 @@
+from screener.db import lists_repo
+from screener.db.lifecycle import Database
+from screener.domain import ListKind
+from screener.numbers import NumberAnalyser
+
+
+async def test_lookup_finds_exact_and_prefix(database: Database) -> None:
+    analyser = NumberAnalyser("GB")
+    async with database.sessions.begin() as session:
+        block = await lists_repo.create_list(session, "scams", ListKind.NUISANCE)
+        await lists_repo.add_entry(
+            session, analyser, block, lists_repo.EntryInput("020 7946 0018"), "t"
+        )
+        await lists_repo.add_entry(
+            session, analyser, block, lists_repo.EntryInput("0161 496*"), "t"
+        )
+    async with database.sessions() as session:
+        exact = await lists_repo.lookup(session, "+442079460018")
+        prefix = await lists_repo.lookup(session, "+441614960999")
+        none = await lists_repo.lookup(session, "+442079460019")
+    assert [m.value for m in exact] == ["+442079460018"]
+    assert [(m.value, m.is_prefix) for m in prefix] == [("+44161496", True)]
+    assert none == []
