@@ -7,6 +7,7 @@ the per-region tables once (built at start-up and passed down).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -71,6 +72,11 @@ _DIGITS = re.compile(r"\d+")
 
 class InvalidEntry(ValueError):
     """A list entry value that cannot be turned into a number or prefix."""
+
+
+def ascii_digits(text: str) -> str:
+    """Arabic-Indic, full-width and other Unicode digits as ASCII digits."""
+    return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
 
 
 def is_withheld_presentation(presentation: str | None) -> bool:
@@ -195,6 +201,8 @@ class NumberAnalyser:
             raise InvalidEntry("empty value")
         if len(text) > MAX_NUMBER_INPUT or "\x00" in text:
             raise InvalidEntry("too long to be a phone number")
+        if not text.isascii():
+            text = ascii_digits(text)
         is_prefix = text.endswith("*")
         if is_prefix:
             text = text[:-1].rstrip()
@@ -212,7 +220,13 @@ class NumberAnalyser:
         return self._checked(e164, False), False
 
     def _fast_entry(self, text: str) -> str | None:
-        """E.164 for the common shapes without phonenumbers (bulk imports)."""
+        """E.164 for the common shapes without phonenumbers (bulk imports).
+
+        ASCII only: ``str.isdigit`` also accepts Arabic-Indic and full-width
+        digits, which phonenumbers converts properly on the slow path.
+        """
+        if not text.isascii():
+            return None
         if text.isdigit():
             digits = text
             plus = False
@@ -239,7 +253,7 @@ class NumberAnalyser:
     @staticmethod
     def _checked(e164: str, is_prefix: bool) -> str:
         digits = e164[1:]
-        if not digits.isdigit() or digits.startswith("0"):
+        if not (digits.isascii() and digits.isdigit()) or digits.startswith("0"):
             raise InvalidEntry("not a phone number")
         low = 2 if is_prefix else 7
         if not low <= len(digits) <= 15:
