@@ -144,14 +144,17 @@ async def add_entry(
     ).scalar_one_or_none()
     created = existing is None
     row = existing or ListEntry(
-        list_id=number_list.id, value=value, is_prefix=is_prefix, created_at=utcnow()
+        list_id=number_list.id,
+        value=value,
+        is_prefix=is_prefix,
+        created_at=utcnow(),
+        added_by=added_by,
     )
-    row.label = entry.label
-    row.note = entry.note
-    row.source = entry.source
-    row.added_by = added_by
-    row.valid_from = entry.valid_from
-    row.expires_at = entry.expires_at
+    # Re-adding a number updates what was given and keeps the rest.
+    for field_name in ("label", "note", "source", "valid_from", "expires_at"):
+        given = getattr(entry, field_name)
+        if created or given is not None:
+            setattr(row, field_name, given)
     if created:
         session.add(row)
     await session.flush()
