@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -14,11 +13,12 @@ log = logging.getLogger(__name__)
 
 
 def migrations_dir() -> Path:
-    """``migrations/`` beside the package in a checkout, or bundled inside it when installed."""
-    checkout = Path(__file__).resolve().parents[2] / "migrations"
-    if (checkout / "env.py").exists():
-        return checkout
-    return Path(str(resources.files("screener") / "migrations"))
+    """The chain bundled in the installed package, or ``migrations/`` in a source checkout."""
+    package = Path(__file__).resolve().parents[1]
+    bundled = package / "migrations"
+    if (bundled / "env.py").exists():
+        return bundled
+    return package.parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
