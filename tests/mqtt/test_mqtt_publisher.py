@@ -1,0 +1,236 @@
+"""The MQTT publisher against a real Mosquitto broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from screener.events import (
+    ARI_CONNECTED,
+    CALL_OUTCOME,
+    CALL_REVIEWED,
+    CALL_STARTED,
+    CALL_VERDICT,
+    EventBus,
+)
+from screener.mqtt_publisher import run_mqtt_publisher
+from screener.ops.state import ServiceState
+from screener.settings import MqttSettings, OfficeSettings, Settings
+from tests.mqtt.conftest import subscriber
+from tests.support.mosquitto import Mosquitto, TcpLink
+
+pytestmark = pytest.mark.mqtt
+
+STATUS = "screener/hq/status"
+
+
+def mqtt_settings(port: int, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": port,
+        "reconnect_max_seconds": 0.3,
+    }
+    values.update(overrides)
+    return Settings(mqtt=MqttSettings.model_validate(values), office=OfficeSettings(site="hq"))
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll until true; the timeout only stops a broken test from hanging."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running_publisher(settings: Settings, bus: EventBus) -> AsyncIterator[ServiceState]:
+    state = ServiceState()
+    task = asyncio.create_task(run_mqtt_publisher(settings, bus, state))
+    try:
+        yield state
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def publish_call(bus: EventBus, kind: str, call_id: str, **payload: object) -> None:
+    bus.publish(kind, {"call_id": call_id, "site": "hq", **payload}, call_id=call_id)
+
+
+async def test_call_events_arrive_on_their_topics_with_versioned_json(
+    mosquitto: Mosquitto,
+) -> None:
+    bus = EventBus()
+    async with (
+        subscriber(mosquitto.port, "screener/#") as seen,
+        running_publisher(mqtt_settings(mosquitto.port), bus) as state,
+    ):
+        await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
+        publish_call(bus, CALL_STARTED, "c0ffee", caller_number="+447700900123")
+        publish_call(bus, CALL_VERDICT, "c0ffee", action="challenge", decision_ms=3.5)
+        bus.publish(ARI_CONNECTED, {"url": "http://pbx:8088"})
+        publish_call(bus, CALL_OUTCOME, "c0ffee", outcome="passed")
+        publish_call(bus, CALL_REVIEWED, "c0ffee", review_state="legitimate")
+        await seen.wait_for(lambda: len(seen.messages) >= 5)
+        await wait_until(lambda: state.mqtt.published == 4)
+
+    call_messages = [(t, json.loads(p), r) for t, p, r in seen.messages if t != STATUS]
+    assert [t for t, _, _ in call_messages] == [
+        "screener/hq/calls/c0ffee/started",
+        "screener/hq/calls/c0ffee/verdict",
+        "screener/hq/calls/c0ffee/outcome",
+        "screener/hq/calls/c0ffee/reviewed",
+    ]
+    assert all(not retained for _, _, retained in call_messages)
+    started, verdict, outcome, reviewed = (body for _, body, _ in call_messages)
+    assert started["version"] == 1
+    assert started["event"] == "call.started"
+    assert started["caller_number"] == "+447700900123"
+    assert started["call_id"] == "c0ffee"
+    assert verdict["action"] == "challenge"
+    assert verdict["decision_ms"] == 3.5
+    assert outcome["outcome"] == "passed"
+    assert reviewed["review_state"] == "legitimate"
+    assert state.mqtt.dropped == 0
+
+
+async def test_status_is_retained_online_then_offline_on_clean_shutdown(
+    mosquitto: Mosquitto,
+) -> None:
+    bus = EventBus()
+    async with running_publisher(mqtt_settings(mosquitto.port), bus) as state:
+        await wait_until(lambda: state.mqtt.connected)
+        async with subscriber(mosquitto.port, STATUS) as late:
+            await late.wait_for(lambda: bool(late.messages))
+        assert late.messages == [(STATUS, b"online", True)]
+    assert not state.mqtt.connected
+    async with subscriber(mosquitto.port, STATUS) as after:
+        await after.wait_for(lambda: bool(after.messages))
+    assert after.messages == [(STATUS, b"offline", True)]
+    assert bus.subscriber_count == 0
+
+
+async def test_last_will_marks_site_offline_when_connection_dies_then_it_comes_back(
+    mosquitto: Mosquitto, link_factory: list[TcpLink]
+) -> None:
+    link = TcpLink(mosquitto.port)
+    await link.start()
+    link_factory.append(link)
+    bus = EventBus()
+    async with (
+        subscriber(mosquitto.port, STATUS) as seen,
+        running_publisher(mqtt_settings(link.port), bus) as state,
+    ):
+        await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
+        link.cut()
+        await seen.wait_for(lambda: len(seen.on(STATUS)) >= 2)
+        assert seen.on(STATUS)[1] == b"offline"  # the broker's last will
+        await seen.wait_for(lambda: len(seen.on(STATUS)) >= 3)
+        assert seen.on(STATUS)[2] == b"online"
+        await wait_until(lambda: state.mqtt.connects == 2)
+        assert state.mqtt.connect_failures >= 1
+        publish_call(bus, CALL_STARTED, "after")
+        await wait_until(lambda: state.mqtt.published == 1)
+
+
+async def test_broker_down_at_start_retries_without_blocking_then_delivers(
+    mosquitto_stopped: Mosquitto, link_factory: list[TcpLink]
+) -> None:
+    broker = mosquitto_stopped
+    link = TcpLink(broker.port)
+    await link.start()
+    await link.block()  # nothing listens: "connection refused", as for a broker that is down
+    link_factory.append(link)
+    bus = EventBus()
+    other = bus.subscribe(maxsize=100)
+    async with running_publisher(mqtt_settings(link.port), bus) as state:
+        await wait_until(lambda: state.mqtt.connect_failures >= 2)
+        for n in range(5):
+            publish_call(bus, CALL_STARTED, f"call{n}", n=n)
+        # Call handling is not held up: other listeners got every event at once.
+        assert other.queue.qsize() == 5
+        await wait_until(lambda: state.mqtt.queued == 5)
+        assert not state.mqtt.connected
+        assert state.mqtt.published == 0
+        assert state.mqtt.last_error
+
+        broker.start()
+        async with subscriber(broker.port, "screener/hq/calls/#") as seen:
+            await link.unblock()
+            await seen.wait_for(lambda: len(seen.messages) >= 5)
+            await wait_until(lambda: state.mqtt.published == 5)
+        assert [json.loads(p)["n"] for _, p, _ in seen.messages] == [0, 1, 2, 3, 4]
+        assert state.mqtt.connected
+        assert state.mqtt.dropped == 0
+
+
+async def test_broker_restart_mid_stream_reconnects_and_overflow_drops_newest(
+    mosquitto: Mosquitto, link_factory: list[TcpLink]
+) -> None:
+    link = TcpLink(mosquitto.port)
+    await link.start()
+    link_factory.append(link)
+    bus = EventBus()
+    settings = mqtt_settings(link.port, queue_size=20)
+    async with running_publisher(settings, bus) as state:
+        async with subscriber(mosquitto.port, "screener/hq/calls/#") as before:
+            await wait_until(lambda: state.mqtt.connected)
+            for n in range(10):
+                publish_call(bus, CALL_VERDICT, f"call{n}", n=n)
+            await before.wait_for(lambda: len(before.messages) == 10)
+            await link.block()  # keeps the publisher away until the test listens again
+            mosquitto.kill()
+            await wait_until(lambda: not state.mqtt.connected)
+
+        for n in range(10, 60):
+            publish_call(bus, CALL_VERDICT, f"call{n}", n=n)
+        await wait_until(lambda: state.mqtt.dropped == 30)
+        assert state.mqtt.queued == 20
+
+        mosquitto.start()
+        async with subscriber(mosquitto.port, "screener/hq/calls/#") as after:
+            await link.unblock()
+            await after.wait_for(lambda: len(after.messages) >= 20)
+            await wait_until(lambda: state.mqtt.published == 30)
+            assert state.mqtt.queued == 0
+
+    received = [json.loads(p)["n"] for _, p, _ in before.messages + after.messages]
+    # Everything sent before the crash, then the 20 queued during the outage, in order;
+    # the 30 newest did not fit and were counted as dropped.
+    assert received == list(range(30))
+    assert state.mqtt.dropped == 30
+    assert state.mqtt.connects == 2
+    assert state.mqtt.dropped + state.mqtt.published == 60
+
+
+async def test_username_and_password_are_used_and_never_logged(
+    mosquitto_auth: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bus = EventBus()
+    good = mqtt_settings(mosquitto_auth.port, username="screener", password="s3cret&pass#1")
+    async with (
+        subscriber(mosquitto_auth.port, "screener/#", "watcher", "w") as seen,
+        running_publisher(good, bus) as state,
+    ):
+        await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
+        publish_call(bus, CALL_OUTCOME, "abc", outcome="answered")
+        await seen.wait_for(lambda: len(seen.messages) >= 2)
+        assert state.mqtt.published == 1
+
+    bad = mqtt_settings(mosquitto_auth.port, username="screener", password="wrong-Pa55word")
+    async with running_publisher(bad, bus) as state:
+        await wait_until(lambda: state.mqtt.connect_failures >= 2)
+        assert not state.mqtt.connected
+        assert state.mqtt.last_error
+        assert "wrong-Pa55word" not in state.mqtt.last_error
+
+    assert "s3cret&pass#1" not in caplog.text
+    assert "wrong-Pa55word" not in caplog.text
+    assert "unreachable" in caplog.text
