@@ -1,0 +1,776 @@
+"""An in-process fake Asterisk that speaks real ARI (HTTP + WebSocket) on 127.0.0.1.
+
+It behaves like Asterisk 22 as recorded in the ARI transcripts, quirks included:
+
+* ``Channel.caller`` has only name and number; presentation is only readable through
+  ``GET /channels/{id}/variable?variable=CALLERID(pres)``;
+* reading an absent function or SIP header answers **500** "Unable to read provided function";
+* after ``StasisEnd`` every request on the channel answers **404** "Channel not found",
+  and no ``ChannelDestroyed`` follows;
+* ``POST /play`` answers 201 with state ``queued``, and ``PlaybackStarted`` may reach the
+  socket **before** that response (every other playback here);
+* a caller hanging up mid-prompt gives ``ChannelVarset`` noise, ``ChannelHangupRequest``,
+  ``PlaybackFinished`` with state ``failed``, then ``StasisEnd``;
+* ``Stasis()`` with no connected application fails at once (``STASISSTATUS=FAILED``), so
+  the dialplan rings reception: :attr:`FakeChannel.result` is then ``"stasis-failed"``.
+
+Simulated callers follow a :class:`CallerBehaviour`: they listen to the prompts (and hear
+the spoken digit in ``sound:digits/N``), press keys, speak their name or hang up. Time runs
+``time_scale`` times real time. Tests and the demo drive it through :meth:`place_call`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import itertools
+import json
+import logging
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+log = logging.getLogger(__name__)
+
+MEDIA_SECONDS = {
+    "sound:beep": 0.4,
+    "sound:beeperr": 0.4,
+    "sound:privacy-unident": 4.4,
+    "sound:priv-callpending": 2.0,
+    "sound:priv-recordintro": 3.0,
+    "sound:vm-goodbye": 0.8,
+    "sound:auth-thankyou": 1.0,
+}
+DEFAULT_MEDIA_SECONDS = 0.6
+ASTERISK_ID = "02:fc:00:00:00:01"
+_DIGIT_MEDIA = re.compile(r"digits[/:](\d)$")
+
+
+@dataclass
+class CallerBehaviour:
+    """What a simulated caller does.
+
+    ``presses`` is consumed one entry per digit prompt: ``"correct"``, ``"wrong"`` or
+    ``"none"`` (stay silent; the screener times out). ``press_during_prompt`` presses
+    halfway through the prompt instead of after it. ``hang_up_at`` names a step to hang up
+    in: ``"ringing"`` (right after StasisStart), ``"prompt"``, ``"waiting"`` (after the
+    prompt, before pressing), ``"recording"``, ``"announcement"`` (any prompt without a
+    digit in it) or ``None``.
+    """
+
+    presses: tuple[str, ...] = ()
+    press_during_prompt: bool = False
+    press_delay: float = 0.5
+    hang_up_at: str | None = None
+    speak_seconds: float = 2.0
+
+
+@dataclass
+class FakePlayback:
+    id: str
+    channel_id: str
+    media: list[str]
+    state: str = "queued"
+    task: asyncio.Task[None] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "media_uri": ",".join(self.media),
+            "target_uri": f"channel:{self.channel_id}",
+            "language": "en",
+            "state": self.state,
+        }
+
+
+@dataclass
+class FakeRecording:
+    name: str
+    channel_id: str
+    format: str
+    state: str = "queued"
+    duration: int | None = None
+    task: asyncio.Task[None] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "format": self.format,
+            "state": self.state,
+            "target_uri": f"channel:{self.channel_id}",
+        }
+        if self.duration is not None:
+            data["duration"] = self.duration
+        return data
+
+
+@dataclass
+class FakeChannel:
+    id: str
+    name: str
+    caller_name: str
+    caller_number: str
+    presentation: str
+    did: str
+    headers: dict[str, str]
+    behaviour: CallerBehaviour
+    state: str = "Ring"
+    in_app: bool = False
+    variables: dict[str, str] = field(default_factory=dict)
+    heard: list[str] = field(default_factory=list)
+    pressed: list[str] = field(default_factory=list)
+    result: str | None = None  # continued | hung-up | caller-hung-up | stasis-failed
+    continued_to: tuple[str, str, int] | None = None
+    hangup_reason: str | None = None
+    recording: str | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    playback: FakePlayback | None = None
+    live_recording: FakeRecording | None = None
+    prompts_heard: int = 0
+    caller_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "protocol_id": "",
+            "caller": {"name": self.caller_name, "number": self.caller_number},
+            "connected": {"name": "", "number": ""},
+            "accountcode": "",
+            "dialplan": {
+                "context": "from-trunk",
+                "exten": self.did,
+                "priority": 2,
+                "app_name": "Stasis",
+                "app_data": f"screener,{self.did}",
+            },
+            "creationtime": _now(),
+            "language": "en",
+        }
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One REST request the fake received (``path`` includes ``/ari``)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int
+    at: float
+
+
+@dataclass
+class _Injected:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    message: str
+    times: int
+
+
+RequestHook = Callable[[Request, str], Awaitable[Response | None]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+class FakeAsterisk:
+    """See the module docstring. ``async with FakeAsterisk(...) as pbx:`` starts and stops it."""
+
+    def __init__(
+        self,
+        username: str = "screener",
+        password: str = "secret",
+        *,
+        app: str = "screener",
+        time_scale: float = 1.0,
+        port: int = 0,
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.app = app
+        self.time_scale = time_scale
+        self._port = port
+        self.channels: dict[str, FakeChannel] = {}
+        self.stored_recordings: dict[str, str] = {}
+        self.requests: list[LoggedRequest] = []
+        self.request_hook: RequestHook | None = None
+        self.accepting_websockets = True
+        self.websocket_connects = 0
+        self._sockets: dict[WebSocket, asyncio.Queue[tuple[str, asyncio.Future[None]] | None]] = {}
+        self._app_known = False
+        self._ids = itertools.count(1)
+        self._base_id = int(time.time())
+        self._injected: list[_Injected] = []
+        self._server: uvicorn.Server | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+        self._playbacks: dict[str, FakePlayback] = {}
+        self._playback_count = 0
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # Lifecycle ----------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def __aenter__(self) -> FakeAsterisk:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self._port))
+        self._port = sock.getsockname()[1]
+        self._socket = sock
+        config = uvicorn.Config(
+            self._asgi(),
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+            ws_ping_interval=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            backlog=2048,
+        )
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._serve_task.done():
+                self._serve_task.result()
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop serving (like Asterisk going down); channels stay in memory."""
+        await self.drop_websockets()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._serve_task is not None:
+            with contextlib.suppress(Exception):
+                await self._serve_task
+        self._server = None
+        self._serve_task = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        for task in list(self._background):
+            task.cancel()
+
+    async def restart(self, down_seconds: float = 0.5) -> None:
+        """Stop, stay down for a while, start again on the same port."""
+        await self.stop()
+        await asyncio.sleep(down_seconds)
+        await self.start()
+
+    async def drop_websockets(self) -> None:
+        """Close every event socket (as a network glitch would)."""
+        for queue in list(self._sockets.values()):
+            queue.put_nowait(None)
+        for _ in range(100):
+            if not self._sockets:
+                break
+            await asyncio.sleep(0.01)
+
+    @property
+    def app_connected(self) -> bool:
+        return bool(self._sockets)
+
+    def fail_next(self, method: str, path_regex: str, status: int = 500, times: int = 1) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (fault injection)."""
+        message = "Internal Server Error" if status >= 500 else "Injected failure"
+        self._injected.append(_Injected(method, re.compile(path_regex), status, message, times))
+
+    # Calls ----------------------------------------------------------------------------------------
+
+    def place_call(
+        self,
+        number: str,
+        name: str = "",
+        *,
+        presentation: str = "allowed_not_screened",
+        did: str = "441234",
+        trunk: str = "trunk",
+        headers: dict[str, str] | None = None,
+        behaviour: CallerBehaviour | None = None,
+        channel_id: str | None = None,
+    ) -> FakeChannel:
+        """A new inbound call entering ``Stasis(screener,DID)``."""
+        seq = next(self._ids)
+        channel = FakeChannel(
+            id=channel_id or f"{self._base_id}.{seq}",
+            name=f"PJSIP/{trunk}-{seq:08x}",
+            caller_name=name,
+            caller_number=number,
+            presentation=presentation,
+            did=did,
+            headers=dict(headers or {}),
+            behaviour=behaviour or CallerBehaviour(),
+        )
+        self.channels[channel.id] = channel
+        if not self._sockets:
+            channel.result = "stasis-failed"
+            channel.done.set()
+            return channel
+        channel.in_app = True
+        self.emit({"type": "StasisStart", "args": [did], "channel": channel.as_json()})
+        if channel.behaviour.hang_up_at == "ringing":
+            self._after(0.05, self.caller_hangs_up(channel))
+        return channel
+
+    async def caller_hangs_up(self, channel: FakeChannel) -> None:
+        if not channel.in_app:
+            return
+        await self._hang_up(channel, caller=True)
+
+    async def press(self, channel: FakeChannel, digit: str) -> None:
+        if not channel.in_app:
+            return
+        channel.pressed.append(digit)
+        self.emit(
+            {
+                "type": "ChannelDtmfReceived",
+                "digit": digit,
+                "duration_ms": 120,
+                "channel": channel.as_json(),
+            }
+        )
+
+    def in_app_channels(self) -> list[FakeChannel]:
+        return [c for c in self.channels.values() if c.in_app]
+
+    # Events ---------------------------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> asyncio.Future[None]:
+        """Send an event to the application's sockets (lost if none is connected)."""
+        event.setdefault("timestamp", _now())
+        event["asterisk_id"] = ASTERISK_ID
+        event["application"] = self.app
+        text = json.dumps(event)
+        loop = asyncio.get_running_loop()
+        sent: asyncio.Future[None] = loop.create_future()
+        if not self._sockets:
+            sent.set_result(None)
+        for queue in self._sockets.values():
+            queue.put_nowait((text, sent))
+        return sent
+
+    def _after(self, seconds: float, coro: Awaitable[Any]) -> None:
+        async def later() -> None:
+            await asyncio.sleep(seconds * self.time_scale)
+            await coro
+
+        task = asyncio.create_task(later())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # HTTP side ----------------------------------------------------------------------------------
+
+    def _asgi(self) -> Starlette:
+        return Starlette(
+            routes=[
+                WebSocketRoute("/ari/events", self._events_socket),
+                Route(
+                    "/ari/{path:path}",
+                    self._rest,
+                    methods=["GET", "POST", "PUT", "DELETE"],
+                ),
+            ]
+        )
+
+    def _authorised(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            decoded = base64.b64decode(header[6:], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        expected = f"{self.username}:{self.password}"
+        return hmac.compare_digest(decoded.encode(), expected.encode())
+
+    async def _events_socket(self, websocket: WebSocket) -> None:
+        app = websocket.query_params.get("app", "")
+        if (
+            not self.accepting_websockets
+            or not self._authorised(websocket.headers.get("authorization"))
+            or app != self.app
+        ):
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        self.websocket_connects += 1
+        self._app_known = True
+        queue: asyncio.Queue[tuple[str, asyncio.Future[None]] | None] = asyncio.Queue()
+        self._sockets[websocket] = queue
+        receiver = asyncio.create_task(self._drain_incoming(websocket, queue))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                text, sent = item
+                await websocket.send_text(text)
+                if not sent.done():
+                    sent.set_result(None)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            self._sockets.pop(websocket, None)
+            receiver.cancel()
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1001)
+
+    async def _drain_incoming(
+        self, websocket: WebSocket, queue: asyncio.Queue[tuple[str, asyncio.Future[None]] | None]
+    ) -> None:
+        try:
+            while True:
+                await websocket.receive_text()
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            queue.put_nowait(None)
+
+    async def _rest(self, request: Request) -> Response:
+        path = "/" + request.path_params["path"]
+        response = await self._answer(request, path)
+        self.requests.append(
+            LoggedRequest(
+                request.method,
+                "/ari" + path,
+                dict(request.query_params),
+                response.status_code,
+                time.perf_counter(),
+            )
+        )
+        return response
+
+    async def _answer(self, request: Request, path: str) -> Response:
+        if not self._authorised(request.headers.get("authorization")):
+            return JSONResponse({"message": "Authentication required"}, 401)
+        for injected in self._injected:
+            if injected.method == request.method and injected.pattern.search(path):
+                injected.times -= 1
+                if injected.times <= 0:
+                    self._injected.remove(injected)
+                return JSONResponse({"message": injected.message}, injected.status)
+        if self.request_hook is not None:
+            hooked = await self.request_hook(request, path)
+            if hooked is not None:
+                return hooked
+        return await self._route(request, path)
+
+    async def _route(self, request: Request, path: str) -> Response:
+        parts = path.strip("/").split("/")
+        method = request.method
+        query = request.query_params
+        if parts[0] == "applications" and len(parts) == 2 and method == "GET":
+            if parts[1] != self.app or not self._app_known:
+                return _message(404, "Application not found")
+            return JSONResponse(
+                {
+                    "name": self.app,
+                    "channel_ids": [c.id for c in self.in_app_channels()],
+                    "bridge_ids": [],
+                    "endpoint_ids": [],
+                    "device_names": [],
+                    "events_allowed": [],
+                    "events_disallowed": [],
+                }
+            )
+        if parts[0] == "channels" and len(parts) == 1 and method == "GET":
+            return JSONResponse([c.as_json() for c in self.in_app_channels()])
+        if parts[0] == "playbacks" and len(parts) == 2:
+            return await self._playback_request(method, parts[1])
+        if parts[:2] == ["recordings", "stored"] and len(parts) == 3 and method == "GET":
+            name = parts[2]
+            if name not in self.stored_recordings:
+                return _message(404, "Recording not found")
+            return JSONResponse({"name": name, "format": self.stored_recordings[name]})
+        if parts[0] == "channels" and len(parts) >= 2:
+            channel = self.channels.get(parts[1])
+            if channel is None or not channel.in_app:
+                return _message(404, "Channel not found")
+            action = parts[2] if len(parts) > 2 else ""
+            return await self._channel_request(method, action, channel, query)
+        return _message(404, "Resource not found")
+
+    async def _channel_request(
+        self, method: str, action: str, channel: FakeChannel, query: Any
+    ) -> Response:
+        if action == "" and method == "DELETE":
+            reason = query.get("reason", "normal")
+            if reason not in ("normal", "busy", "congestion", "no_answer", "rejected", "timeout"):
+                return _message(400, "Invalid reason for hangup provided")
+            channel.hangup_reason = reason
+            self._after(0, self._hang_up(channel, caller=False))
+            return Response(status_code=204)
+        if action == "variable" and method == "GET":
+            value = self._read_variable(channel, query.get("variable", ""))
+            if isinstance(value, Response):
+                return value
+            return JSONResponse({"value": value})
+        if action == "variable" and method == "POST":
+            variable = query.get("variable")
+            if not variable:
+                return _message(400, "Variable name is required")
+            value = query.get("value", "")
+            if variable == "CALLERID(name)":
+                channel.caller_name = value
+            channel.variables[variable] = value
+            return Response(status_code=204)
+        if action == "answer" and method == "POST":
+            if channel.state != "Up":
+                channel.state = "Up"
+                self.emit({"type": "ChannelStateChange", "channel": channel.as_json()})
+            return Response(status_code=204)
+        if action == "continue" and method == "POST":
+            channel.continued_to = (
+                query.get("context", ""),
+                query.get("extension", ""),
+                int(query.get("priority", "1") or 1),
+            )
+            self._leave(channel, "continued")
+            return Response(status_code=204)
+        if action == "play" and method == "POST":
+            return await self._play(channel, query)
+        if action == "record" and method == "POST":
+            return self._record(channel, query)
+        return _message(404, "Resource not found")
+
+    def _read_variable(self, channel: FakeChannel, variable: str) -> str | Response:
+        if not variable:
+            return _message(400, "Variable name is required")
+        callerid = {
+            "CALLERID(num)": channel.caller_number,
+            "CALLERID(name)": channel.caller_name,
+            "CALLERID(pres)": channel.presentation,
+            "CALLERID(num-pres)": channel.presentation,
+        }
+        if variable in callerid:
+            return callerid[variable]
+        header = re.fullmatch(r"PJSIP_HEADER\(read,([^)]+)\)", variable)
+        if header:
+            value = channel.headers.get(header.group(1))
+            if value is None:
+                return _message(500, "Unable to read provided function")
+            return value
+        if "(" in variable:
+            return _message(500, "Unable to read provided function")
+        if variable not in channel.variables:
+            return _message(404, "Provided variable was not found")
+        return channel.variables[variable]
+
+    # Playback and recording ---------------------------------------------------------------------
+
+    async def _play(self, channel: FakeChannel, query: Any) -> Response:
+        media = [m for m in query.get("media", "").split(",") if m]
+        if not media:
+            return _message(400, "media is required")
+        self._playback_count += 1
+        playback_id = query.get("playbackId") or f"pb-{self._playback_count}"
+        playback = FakePlayback(playback_id, channel.id, media)
+        self._playbacks[playback_id] = playback
+        channel.playback = playback
+        channel.heard.extend(media)
+        early = self._playback_count % 2 == 0
+        if early:  # the quirk: PlaybackStarted reaches the socket before the 201
+            playback.state = "playing"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._playback_started(playback), 1.0)
+            body = playback.as_json()
+        else:
+            body = playback.as_json()
+            self._after(0.002, self._playback_started(playback))
+        playback.task = asyncio.create_task(self._run_playback(channel, playback))
+        self._background.add(playback.task)
+        playback.task.add_done_callback(self._background.discard)
+        return JSONResponse(body, 201)
+
+    async def _playback_started(self, playback: FakePlayback) -> None:
+        playback.state = "playing"
+        await self.emit({"type": "PlaybackStarted", "playback": playback.as_json()})
+
+    async def _run_playback(self, channel: FakeChannel, playback: FakePlayback) -> None:
+        seconds = sum(MEDIA_SECONDS.get(m, DEFAULT_MEDIA_SECONDS) for m in playback.media)
+        digit = _spoken_digit(playback.media)
+        behaviour = channel.behaviour
+        if digit is not None:
+            channel.prompts_heard += 1
+            press = self._next_press(channel)
+            if behaviour.hang_up_at == "prompt":
+                self._after(seconds / 2, self.caller_hangs_up(channel))
+            elif press is not None and behaviour.press_during_prompt:
+                self._after(seconds / 2, self.press(channel, _key(press, digit)))
+            elif press is not None:
+                self._after(seconds + behaviour.press_delay, self._press_if_waiting(channel, press, digit))
+            elif behaviour.hang_up_at == "waiting":
+                self._after(seconds + behaviour.press_delay, self.caller_hangs_up(channel))
+        elif behaviour.hang_up_at == "announcement":
+            self._after(seconds / 2, self.caller_hangs_up(channel))
+        await asyncio.sleep(seconds * self.time_scale)
+        if playback.state == "playing" or playback.state == "queued":
+            self._finish_playback(channel, playback, "done")
+
+    def _next_press(self, channel: FakeChannel) -> str | None:
+        presses = channel.behaviour.presses
+        index = channel.prompts_heard - 1
+        press = presses[index] if index < len(presses) else "none"
+        return None if press == "none" else press
+
+    async def _press_if_waiting(self, channel: FakeChannel, press: str, digit: str) -> None:
+        await self.press(channel, _key(press, digit))
+
+    def _finish_playback(self, channel: FakeChannel, playback: FakePlayback, state: str) -> None:
+        if playback.state in ("done", "failed"):
+            return
+        playback.state = state
+        self._playbacks.pop(playback.id, None)
+        if channel.playback is playback:
+            channel.playback = None
+        self.emit({"type": "PlaybackFinished", "playback": playback.as_json()})
+
+    async def _playback_request(self, method: str, playback_id: str) -> Response:
+        playback = self._playbacks.get(playback_id)
+        if playback is None:
+            return _message(404, "Playback not found")
+        if method == "GET":
+            return JSONResponse(playback.as_json())
+        if method == "DELETE":
+            channel = self.channels[playback.channel_id]
+            if playback.task is not None:
+                playback.task.cancel()
+            self._finish_playback(channel, playback, "done")
+            return Response(status_code=204)
+        return _message(404, "Resource not found")
+
+    def _record(self, channel: FakeChannel, query: Any) -> Response:
+        name = query.get("name", "")
+        fmt = query.get("format", "")
+        if not name or not fmt:
+            return _message(400, "Invalid parameters")
+        if fmt not in ("wav", "gsm", "ulaw", "alaw", "sln"):
+            return _message(422, "The format specified is unknown on this system")
+        max_seconds = int(query.get("maxDurationSeconds", "0") or 0)
+        recording = FakeRecording(name, channel.id, fmt)
+        channel.live_recording = recording
+        recording.task = asyncio.create_task(self._run_recording(channel, recording, max_seconds))
+        self._background.add(recording.task)
+        recording.task.add_done_callback(self._background.discard)
+        return JSONResponse(recording.as_json(), 201)
+
+    async def _run_recording(
+        self, channel: FakeChannel, recording: FakeRecording, max_seconds: int
+    ) -> None:
+        await asyncio.sleep(0.005 * self.time_scale)
+        recording.state = "recording"
+        self.emit({"type": "RecordingStarted", "recording": recording.as_json()})
+        if channel.behaviour.hang_up_at == "recording":
+            self._after(0.5, self.caller_hangs_up(channel))
+        speak = channel.behaviour.speak_seconds
+        seconds = min(speak, max_seconds) if max_seconds else speak
+        await asyncio.sleep(seconds * self.time_scale)
+        self._finish_recording(channel, recording, round(seconds))
+
+    def _finish_recording(
+        self, channel: FakeChannel, recording: FakeRecording, duration: int
+    ) -> None:
+        if recording.state != "recording":
+            return
+        recording.state = "done"
+        recording.duration = max(duration, 0)
+        self.stored_recordings[recording.name] = recording.format
+        channel.recording = recording.name
+        if channel.live_recording is recording:
+            channel.live_recording = None
+        self.emit({"type": "RecordingFinished", "recording": recording.as_json()})
+
+    # Leaving the application --------------------------------------------------------------------
+
+    def _leave(self, channel: FakeChannel, result: str) -> None:
+        if not channel.in_app:
+            return
+        for task in channel.caller_tasks:
+            task.cancel()
+        if channel.playback is not None:
+            if channel.playback.task is not None:
+                channel.playback.task.cancel()
+            self._playbacks.pop(channel.playback.id, None)
+            channel.playback = None
+        if channel.live_recording is not None and channel.live_recording.task is not None:
+            channel.live_recording.task.cancel()
+        channel.in_app = False
+        channel.result = channel.result or result
+        self.emit({"type": "StasisEnd", "channel": channel.as_json()})
+        channel.done.set()
+
+    async def _hang_up(self, channel: FakeChannel, *, caller: bool) -> None:
+        if not channel.in_app:
+            return
+        snapshot = channel.as_json()
+        for variable in ("RTPAUDIOQOS", "RTPAUDIOQOSJITTER", "RTPAUDIOQOSLOSS"):
+            self.emit(
+                {"type": "ChannelVarset", "variable": variable, "value": "", "channel": snapshot}
+            )
+        hangup: dict[str, Any] = {"type": "ChannelHangupRequest", "channel": snapshot}
+        if caller:
+            hangup["cause"] = 16
+        else:
+            hangup.update(cause=32, soft=True)
+        self.emit(hangup)
+        if channel.playback is not None:
+            playback = channel.playback
+            if playback.task is not None:
+                playback.task.cancel()
+            self._finish_playback(channel, playback, "failed")
+        recording = channel.live_recording
+        if recording is not None:
+            if recording.task is not None:
+                recording.task.cancel()
+            self._finish_recording(channel, recording, 0)
+        channel.result = "caller-hung-up" if caller else "hung-up"
+        self._leave(channel, channel.result)
+
+
+def _message(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status)
+
+
+def _spoken_digit(media: list[str]) -> str | None:
+    for item in reversed(media):
+        found = _DIGIT_MEDIA.search(item)
+        if found:
+            return found.group(1)
+    return None
+
+
+def _key(press: str, digit: str) -> str:
+    if press == "correct":
+        return digit
+    if press == "wrong":
+        return str(int(digit) % 9 + 1)
+    return press[:1]
