@@ -1,0 +1,93 @@
+"""Call queries for the board, the flagged queue and the API (keyset-paginated, indexed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Text, and_, cast, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screener.db.models import Call
+from screener.domain import ReasonCode
+
+VERDICTS = ("allow", "challenge", "block")
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    flagged: bool | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    number: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    review_state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the previous page ended: the last call's start time and id."""
+
+    started_at: datetime
+    call_id: str
+
+    def encode(self) -> str:
+        return f"{self.started_at.isoformat()}~{self.call_id}"
+
+    @classmethod
+    def decode(cls, value: str | None) -> Cursor | None:
+        if not value or "~" not in value:
+            return None
+        at, _, call_id = value.partition("~")
+        try:
+            started = datetime.fromisoformat(at)
+        except ValueError:
+            return None
+        if started.tzinfo is None or not call_id.isalnum() or len(call_id) > 32:
+            return None
+        return cls(started, call_id)
+
+
+def reason_pattern(code: str) -> str:
+    """The reasons JSON as stored holds ``"code": "<code>"`` for each reason."""
+    return f'%"code": "{ReasonCode(code).value}"%'
+
+
+async def find_calls(
+    session: AsyncSession,
+    filters: CallFilter,
+    cursor: Cursor | None = None,
+    limit: int = PAGE_SIZE,
+) -> tuple[Sequence[Call], Cursor | None]:
+    """Newest first; returns the page and the cursor of the next one (None at the end)."""
+    query = select(Call)
+    if filters.flagged is not None:
+        query = query.where(Call.flagged == filters.flagged)
+    if filters.verdict:
+        query = query.where(Call.verdict == filters.verdict)
+    if filters.number:
+        query = query.where(Call.caller_number == filters.number)
+    if filters.since:
+        query = query.where(Call.started_at >= filters.since)
+    if filters.until:
+        query = query.where(Call.started_at < filters.until)
+    if filters.review_state:
+        query = query.where(Call.review_state == filters.review_state)
+    if filters.reason:
+        query = query.where(cast(Call.reasons, Text).like(reason_pattern(filters.reason)))
+    if cursor is not None:
+        query = query.where(
+            or_(
+                Call.started_at < cursor.started_at,
+                and_(Call.started_at == cursor.started_at, Call.id < cursor.call_id),
+            )
+        )
+    query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)
+    rows = (await session.execute(query)).scalars().all()
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return rows[:limit], Cursor(last.started_at, last.id)
+    return rows, None

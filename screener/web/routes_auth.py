@@ -1,0 +1,92 @@
+"""Sign in and sign out."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from screener import auth
+from screener.auth_audit import record
+from screener.web.deps import Reception, check_csrf, web_context
+from screener.web.rendering import render
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: never an open redirect to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", {"next": safe_next(next), "error": None})
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    username: str = Form("", max_length=200),
+    password: str = Form("", max_length=1024),
+    next: str = Form("/", max_length=2000),
+) -> Response:
+    await check_csrf(request)
+    ctx = web_context(request)
+    address = request.client.host if request.client else "unknown"
+    user_key, address_key = "user:" + username.strip().lower()[:100], "addr:" + address
+    locked = max(
+        ctx.user_throttle.locked_for(user_key), ctx.address_throttle.locked_for(address_key)
+    )
+    if locked:
+        log.warning("login refused while locked out")
+        return render(
+            request,
+            "login.html",
+            {
+                "next": safe_next(next),
+                "error": f"Too many failed attempts. Try again in {int(locked) + 1} seconds.",
+            },
+            status_code=429,
+        )
+    async with ctx.database.sessions.begin() as session:
+        user = await auth.authenticate(session, username, password)
+        if user is not None:
+            await record(session, user.username, "user.login", user.username)
+            fingerprint = auth.password_fingerprint(user)
+            uid = user.id
+    if user is None:
+        ctx.user_throttle.failed(user_key)
+        ctx.address_throttle.failed(address_key)
+        return render(
+            request,
+            "login.html",
+            {"next": safe_next(next), "error": "Wrong username or password."},
+            status_code=401,
+        )
+    ctx.user_throttle.succeeded(user_key)
+    request.session.clear()
+    request.session.update(
+        {"uid": uid, "pw": fingerprint, "csrf": secrets.token_urlsafe(32)}
+    )
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request, user: Reception) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+

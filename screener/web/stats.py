@@ -1,0 +1,99 @@
+"""Call statistics over the last days, cached briefly so a page view never rescans."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screener.db.models import Call
+from screener.web.context import WebContext
+
+CACHE_SECONDS = 60.0
+TOP = 10
+
+
+@dataclass
+class Stats:
+    days: int
+    start: date
+    per_day: dict[date, Counter[str]] = field(default_factory=dict)
+    challenge: Counter[str] = field(default_factory=Counter)
+    top_blocked: list[tuple[str, int]] = field(default_factory=list)
+    top_flagged: list[tuple[str, int]] = field(default_factory=list)
+    reasons: list[tuple[str, int]] = field(default_factory=list)
+    computed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def total(self) -> int:
+        return sum(sum(c.values()) for c in self.per_day.values())
+
+    @property
+    def pass_rate(self) -> float | None:
+        tried = self.challenge["passed"] + self.challenge["failed"]
+        return self.challenge["passed"] / tried if tried else None
+
+
+def _day_expr(dialect: str) -> str:
+    return "date(started_at)" if dialect == "sqlite" else "to_char(started_at, 'YYYY-MM-DD')"
+
+
+async def compute(session: AsyncSession, days: int, now: datetime | None = None) -> Stats:
+    now = now or datetime.now(UTC)
+    start = (now - timedelta(days=days - 1)).date()
+    since = datetime.combine(start, datetime.min.time(), UTC)
+    stats = Stats(days=days, start=start)
+    for offset in range(days):
+        stats.per_day[start + timedelta(days=offset)] = Counter()
+    dialect = session.bind.dialect.name
+    since_bind = since.replace(tzinfo=None) if dialect == "sqlite" else since
+    rows = await session.execute(
+        text(
+            f"SELECT {_day_expr(dialect)} AS day, verdict, challenge_result, count(*) "  # noqa: S608
+            "FROM calls WHERE started_at >= :since GROUP BY 1, 2, 3"
+        ),
+        {"since": since_bind},
+    )
+    for day_text, verdict, challenge_result, count in rows:
+        day = date.fromisoformat(str(day_text)[:10])
+        stats.per_day.setdefault(day, Counter())[verdict or "undecided"] += int(count)
+        if challenge_result:
+            stats.challenge[str(challenge_result)] += int(count)
+    for verdict_filter, target in ((Call.verdict == "block", "top_blocked"), (Call.flagged, "top_flagged")):
+        top = await session.execute(
+            select(Call.caller_number, func.count())
+            .where(Call.started_at >= since, verdict_filter, Call.caller_number.is_not(None))
+            .group_by(Call.caller_number)
+            .order_by(func.count().desc())
+            .limit(TOP)
+        )
+        setattr(stats, target, [(str(n), int(c)) for n, c in top])
+    if dialect == "sqlite":
+        reason_sql = (
+            "SELECT json_extract(r.value, '$.code'), count(*) FROM calls, json_each(calls.reasons) r "
+            "WHERE calls.started_at >= :since AND calls.flagged GROUP BY 1 ORDER BY 2 DESC"
+        )
+    else:
+        reason_sql = (
+            "SELECT r->>'code', count(*) FROM calls, json_array_elements(calls.reasons) r "
+            "WHERE calls.started_at >= :since AND calls.flagged GROUP BY 1 ORDER BY 2 DESC"
+        )
+    reason_rows = await session.execute(text(reason_sql), {"since": since_bind})
+    stats.reasons = [(str(code), int(count)) for code, count in reason_rows if code]
+    return stats
+
+
+async def cached_stats(ctx: WebContext, days: int) -> Stats:
+    key = f"stats:{days}"
+    hit = ctx.cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        cached: Stats = hit[1]
+        return cached
+    async with ctx.database.sessions() as session:
+        stats = await compute(session, days)
+    ctx.cache[key] = (time.monotonic(), stats)
+    return stats
