@@ -17,6 +17,9 @@ It behaves like Asterisk 22 as recorded in the ARI transcripts, quirks included:
 Simulated callers follow a :class:`CallerBehaviour`: they listen to the prompts (and hear
 the spoken digit in ``sound:digits/N``), press keys, speak their name or hang up. Time runs
 ``time_scale`` times real time. Tests and the demo drive it through :meth:`place_call`.
+With ``autoplay=False`` prompts and recordings never end by themselves and callers do
+nothing: a test script ends them (:meth:`finish_playback`, :meth:`finish_recording`) and
+acts for the caller (:meth:`press`, :meth:`caller_hangs_up`).
 """
 
 from __future__ import annotations
@@ -202,11 +205,13 @@ class FakeAsterisk:
         app: str = "screener",
         time_scale: float = 1.0,
         port: int = 0,
+        autoplay: bool = True,
     ) -> None:
         self.username = username
         self.password = password
         self.app = app
         self.time_scale = time_scale
+        self.autoplay = autoplay
         self._port = port
         self.channels: dict[str, FakeChannel] = {}
         self.stored_recordings: dict[str, str] = {}
@@ -361,6 +366,26 @@ class FakeAsterisk:
                 "channel": channel.as_json(),
             }
         )
+
+    def finish_playback(self, channel: FakeChannel, state: str = "done") -> None:
+        """End the channel's current prompt (scripted mode)."""
+        if channel.playback is not None:
+            self._finish_playback(channel, channel.playback, state)
+
+    def finish_recording(self, channel: FakeChannel, duration: int = 2) -> None:
+        """End the channel's recording as if the caller stopped speaking (scripted mode)."""
+        if channel.live_recording is not None:
+            self._finish_recording(channel, channel.live_recording, duration)
+
+    def fail_recording(self, channel: FakeChannel, cause: str = "error") -> None:
+        recording = channel.live_recording
+        if recording is None or recording.state != "recording":
+            return
+        recording.state = "failed"
+        channel.live_recording = None
+        data = recording.as_json()
+        data["cause"] = cause
+        self.emit({"type": "RecordingFailed", "recording": data})
 
     def in_app_channels(self) -> list[FakeChannel]:
         return [c for c in self.channels.values() if c.in_app]
@@ -616,6 +641,8 @@ class FakeAsterisk:
         await self.emit({"type": "PlaybackStarted", "playback": playback.as_json()})
 
     async def _run_playback(self, channel: FakeChannel, playback: FakePlayback) -> None:
+        if not self.autoplay:
+            return
         seconds = sum(MEDIA_SECONDS.get(m, DEFAULT_MEDIA_SECONDS) for m in playback.media)
         digit = _spoken_digit(playback.media)
         behaviour = channel.behaviour
@@ -689,6 +716,8 @@ class FakeAsterisk:
         await asyncio.sleep(0.005 * self.time_scale)
         recording.state = "recording"
         self.emit({"type": "RecordingStarted", "recording": recording.as_json()})
+        if not self.autoplay:
+            return
         if channel.behaviour.hang_up_at == "recording":
             self._after(0.5, self.caller_hangs_up(channel))
         speak = channel.behaviour.speak_seconds
