@@ -61,13 +61,14 @@ class Running:
             await channel.done.wait()
         return channel
 
-    async def call_record(self, channel: FakeChannel, timeout: float = 10) -> Call:
-        """The call's row once its outcome has been written."""
+    async def call_record(self, channel: FakeChannel | str, timeout: float = 10) -> Call:
+        """The call's row (with its timeline) once its outcome has been written."""
+        channel_id = channel if isinstance(channel, str) else channel.id
         async with asyncio.timeout(timeout):
             while True:
                 async with self.ctx.database.sessions() as session:
                     call_id = (
-                        await session.execute(select(Call.id).where(Call.channel_id == channel.id))
+                        await session.execute(select(Call.id).where(Call.channel_id == channel_id))
                     ).scalar_one_or_none()
                     if call_id is not None:
                         call = await calls_repo.get_call(session, call_id)
