@@ -50,6 +50,7 @@ RECONCILE_GRACE_SECONDS = 1.0
 """How long a channel must stay unknown after a reconnect before we send it back."""
 
 SHUTDOWN_WAIT_SECONDS = 5.0
+MAX_REMEMBERED_CALLS = 10_000
 
 DigitChooser = Callable[[int], tuple[str, ...]]
 
@@ -308,6 +309,7 @@ class ScreeningApp:
         self.recorder = recorder
         self.choose_digits = choose_digits
         self.handlers: dict[str, CallHandler] = {}
+        self.call_ids: dict[str, str] = {}  # channel id -> call id, for the last calls seen
         self.tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
         self.stats = AppStats()
@@ -341,6 +343,9 @@ class ScreeningApp:
             return
         handler = CallHandler(self, event, received)
         self.handlers[channel_id] = handler
+        self.call_ids[channel_id] = handler.call_id
+        if len(self.call_ids) > MAX_REMEMBERED_CALLS:
+            del self.call_ids[next(iter(self.call_ids))]
         self.stats.calls_started += 1
         task = self._spawn(handler.run())
         task.add_done_callback(lambda _t, cid=channel_id: self._handler_done(cid))

@@ -63,7 +63,7 @@ ASTERISK_ID = "02:fc:00:00:00:01"
 _DIGIT_MEDIA = re.compile(r"digits[/:](\d)$")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CallerBehaviour:
     """What a simulated caller does.
 
