@@ -162,6 +162,14 @@ class MqttSettings(_Section):
     queue_size: int = Field(default=1000, ge=1)
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
 
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_is_topic_safe(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or any(ch in value for ch in "#+\x00") or len(value) > 128:
+            raise ValueError("must be 1-128 characters without '#', '+' or a leading '/'")
+        return value
+
 
 class AgiSettings(_Section):
     enabled: bool = False
