@@ -167,7 +167,7 @@ class MqttSettings(_Section):
     def _prefix_is_topic_safe(cls, value: str) -> str:
         value = value.strip("/")
         if not value or any(ch in value for ch in "#+\x00") or len(value) > 128:
-            raise ValueError("must be 1-128 characters without '#', '+' or a leading '/'")
+            raise ValueError("must be 1-128 characters without '#' or '+'")
         return value
 
 
