@@ -79,7 +79,7 @@ async def run_service(
         )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     if install_signal_handlers:
         for signum in (signal.SIGTERM, signal.SIGINT):
             try:

@@ -78,9 +78,7 @@ class AriClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def request(
-        self, method: str, path: str, params: dict[str, Any] | None = None
-    ) -> Any:
+    async def request(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
         """One ARI request; the decoded JSON body (``None`` when empty)."""
         try:
             response = await self._http.request(method, path, params=params)

@@ -7,11 +7,13 @@ what health checks read, and every (dis)connection is published on the event bus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import websockets
 from websockets.exceptions import InvalidStatus
@@ -23,7 +25,7 @@ from screener.events import ARI_CONNECTED, ARI_DISCONNECTED, EventBus
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[AriEvent], None]
-ConnectedHook = Callable[[int], Awaitable[None]]
+ConnectedHook = Callable[[int], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -108,10 +110,8 @@ class AriConnection:
                 break
             delay = self._delay(failures)
             failures += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
-            except TimeoutError:
-                pass
         for task in list(self._hook_tasks):
             task.cancel()
 
@@ -152,7 +152,8 @@ class AriConnection:
                     self._dispatch(raw)
             except websockets.ConnectionClosed as exc:
                 if not self._stopping.is_set():
-                    self.state.last_error = f"socket closed ({exc.code})"
+                    code = exc.rcvd.code if exc.rcvd is not None else "no close frame"
+                    self.state.last_error = f"socket closed ({code})"
             finally:
                 self._socket = None
                 self.state.connected = False

@@ -12,12 +12,14 @@ Asterisk) becomes an event the machine answers with "continue in the dialplan".
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from screener.ari.client import AriClient
 from screener.ari.errors import AriError
@@ -153,14 +155,13 @@ class CallHandler:
         except TimeoutError:
             decision = m.DecisionFailed("no decision within ari.max_call_seconds")
         except AriError as exc:
-            if exc.channel_gone:
-                decision = m.DecisionFailed("channel gone while gathering facts")
-                await self._feed(m.CallerHungUp())
-            else:
-                decision = m.DecisionFailed(f"reading channel facts: {exc}")
+            decision = m.DecisionFailed(f"reading channel facts: {exc}")
         except Exception as exc:  # database down, bug in a list lookup...
             log.error("decision failed: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
             decision = m.DecisionFailed(type(exc).__name__)
+        # Whatever happened meanwhile (the caller hanging up) comes first.
+        while not self.events.empty():
+            await self._feed(self.events.get_nowait())
         await self._feed(decision)
         while not self.state.finished:
             await self._feed(await self.events.get())
@@ -168,11 +169,9 @@ class CallHandler:
     async def _decide(self) -> m.Decided:
         client = self.app.client
         names = ["CALLERID(pres)", *self.app.settings.ari.extra_variables]
-        values = await asyncio.gather(
-            *(client.get_variable(self.channel_id, name) for name in names)
-        )
-        self._note_request()
-        facts = call_facts(self.channel, self.args, values[0], dict(zip(names[1:], values[1:])))
+        values = await asyncio.gather(*(self._read(client, name) for name in names))
+        extra = dict(zip(names[1:], values[1:], strict=True))
+        facts = call_facts(self.channel, self.args, values[0], extra)
         started_at = datetime.now(UTC)
         decision = await self.app.screening.decide(facts)
         verdict = decision.verdict
@@ -195,6 +194,16 @@ class CallHandler:
             reasons=verdict.reason_codes,
             digits=self.app.choose_digits(self.app.config.attempts),
         )
+
+    async def _read(self, client: AriClient, variable: str) -> str | None:
+        """A channel variable for the facts; absent if the caller already hung up."""
+        self._note_request()
+        try:
+            return await client.get_variable(self.channel_id, variable)
+        except AriError as exc:
+            if exc.channel_gone:
+                return None
+            raise
 
     async def _feed(self, event: m.Event) -> None:
         assert self.state is not None
@@ -348,14 +357,14 @@ class ScreeningApp:
             del self.call_ids[next(iter(self.call_ids))]
         self.stats.calls_started += 1
         task = self._spawn(handler.run())
-        task.add_done_callback(lambda _t, cid=channel_id: self._handler_done(cid))
+        task.add_done_callback(functools.partial(self._handler_done, channel_id))
 
-    def _handler_done(self, channel_id: str) -> None:
+    def _handler_done(self, channel_id: str, _task: asyncio.Task[None]) -> None:
         if self.handlers.pop(channel_id, None) is not None:
             self.stats.calls_finished += 1
 
-    def _spawn(self, coro: object) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
@@ -421,9 +430,7 @@ def _translate(event: AriEvent) -> tuple[str | None, m.Event | None]:
     if isinstance(event, ChannelDtmfReceived):
         return event.channel.id, m.DigitPressed(event.digit[:1])
     if isinstance(event, PlaybackStarted):
-        return channel_id_of_target(event.playback.target_uri), m.PlaybackStarted(
-            event.playback.id
-        )
+        return channel_id_of_target(event.playback.target_uri), m.PlaybackStarted(event.playback.id)
     if isinstance(event, PlaybackFinished):
         failed = event.playback.state == "failed"
         return channel_id_of_target(event.playback.target_uri), m.PlaybackFinished(

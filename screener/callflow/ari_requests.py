@@ -19,6 +19,7 @@ class AriRequest:
 def ari_request(effect: m.Effect, channel_id: str) -> AriRequest | None:
     """The request for an ARI effect, ``None`` for timers and database effects."""
     chan = f"/channels/{channel_id}"
+    params: dict[str, Any]
     if isinstance(effect, m.SetVariable):
         params = {"variable": effect.name, "value": effect.value}
         return AriRequest("POST", f"{chan}/variable", params, "set_variable")

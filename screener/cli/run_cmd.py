@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from screener.cli.common import run as run_coroutine
@@ -34,9 +33,7 @@ def run(ctx: typer.Context) -> None:
     components = service_components(settings)
     if not settings.ari.url:
         typer.echo(NO_ARI_MESSAGE, err=True)
-        run_coroutine(
-            run_demo(settings, keep_running=True, extra_components=components), settings
-        )
+        run_coroutine(run_demo(settings, keep_running=True, extra_components=components), settings)
         return
     run_coroutine(run_service(settings, components), settings)
 

@@ -35,7 +35,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -200,7 +200,7 @@ class FakeAsterisk:
     def __init__(
         self,
         username: str = "screener",
-        password: str = "secret",
+        password: str = "secret",  # noqa: S107 - a local simulator, not a credential
         *,
         app: str = "screener",
         time_scale: float = 1.0,
@@ -264,8 +264,7 @@ class FakeAsterisk:
             timeout_graceful_shutdown=1,
             backlog=2048,
         )
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = _QuietServer(config)
         self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._serve_task.done():
@@ -325,8 +324,13 @@ class FakeAsterisk:
         headers: dict[str, str] | None = None,
         behaviour: CallerBehaviour | None = None,
         channel_id: str | None = None,
+        announce: bool = True,
     ) -> FakeChannel:
-        """A new inbound call entering ``Stasis(screener,DID)``."""
+        """A new inbound call entering ``Stasis(screener,DID)``.
+
+        ``announce=False`` puts the channel in the application without a ``StasisStart``
+        (an event lost in transit, or a call left over from a crashed screener).
+        """
         seq = next(self._ids)
         channel = FakeChannel(
             id=channel_id or f"{self._base_id}.{seq}",
@@ -339,6 +343,9 @@ class FakeAsterisk:
             behaviour=behaviour or CallerBehaviour(),
         )
         self.channels[channel.id] = channel
+        if not announce:
+            channel.in_app = True
+            return channel
         if not self._sockets:
             channel.result = "stasis-failed"
             channel.done.set()
@@ -654,7 +661,9 @@ class FakeAsterisk:
             elif press is not None and behaviour.press_during_prompt:
                 self._after(seconds / 2, self.press(channel, _key(press, digit)))
             elif press is not None:
-                self._after(seconds + behaviour.press_delay, self._press_if_waiting(channel, press, digit))
+                self._after(
+                    seconds + behaviour.press_delay, self._press_if_waiting(channel, press, digit)
+                )
             elif behaviour.hang_up_at == "waiting":
                 self._after(seconds + behaviour.press_delay, self.caller_hangs_up(channel))
         elif behaviour.hang_up_at == "announcement":
@@ -783,6 +792,14 @@ class FakeAsterisk:
             self._finish_recording(channel, recording, 0)
         channel.result = "caller-hung-up" if caller else "hung-up"
         self._leave(channel, channel.result)
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT/SIGTERM to the application embedding it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def _message(status: int, message: str) -> JSONResponse:

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +36,7 @@ class DemoCall:
     number: str
     name: str = ""
     presentation: str = "allowed_not_screened"
-    behaviour: CallerBehaviour = CallerBehaviour()
+    behaviour: CallerBehaviour = field(default_factory=CallerBehaviour)
 
 
 CONTACT = "+442071838750"
@@ -143,9 +144,12 @@ async def run_demo(
     say: Callable[[str], None] = print,
 ) -> dict[str, str]:
     """Place the demo calls and report each outcome; returns label -> outcome."""
-    async with open_database(settings.database) as database:
-        async with database.sessions() as session, session.begin():
-            created = await seed_demo_lists(session, NumberAnalyser(settings.numbers.region))
+    async with (
+        open_database(settings.database) as database,
+        database.sessions() as session,
+        session.begin(),
+    ):
+        created = await seed_demo_lists(session, NumberAnalyser(settings.numbers.region))
     if created:
         say(f"added demo lists: {', '.join(created)}")
     pbx = FakeAsterisk(password=secrets.token_urlsafe(12), time_scale=1 / speed)
@@ -164,7 +168,7 @@ async def run_demo(
     try:
         ctx = await _wait_ready(ready, service)
         async with asyncio.timeout(10):
-            while not pbx.app_connected:
+            while not pbx.app_connected:  # noqa: ASYNC110 - polling the simulator's state
                 await asyncio.sleep(0.02)
         say(f"simulated PBX at {pbx.url}; placing {len(calls)} calls")
         results = await _place_calls(ctx, pbx, calls, gap_seconds, say)
@@ -181,7 +185,8 @@ async def run_demo(
 async def _wait_ready(
     ready: asyncio.Future[ServiceContext], service: asyncio.Task[None]
 ) -> ServiceContext:
-    done, _ = await asyncio.wait({ready, service}, return_when=asyncio.FIRST_COMPLETED)
+    waiting: set[asyncio.Future[Any]] = {ready, service}
+    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if ready in done:
         return ready.result()
     service.result()  # raises the service's start-up error

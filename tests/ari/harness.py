@@ -99,9 +99,12 @@ async def running_service(
         await pbx.start()
     settings = settings_for(pbx.url)
     if seed is not None:
-        async with open_database(settings.database, upgrade=True) as db:
-            async with db.sessions() as session, session.begin():
-                await seed(session)
+        async with (
+            open_database(settings.database, upgrade=True) as db,
+            db.sessions() as session,
+            session.begin(),
+        ):
+            await seed(session)
     stop = asyncio.Event()
     ready: asyncio.Future[ServiceContext] = asyncio.get_running_loop().create_future()
     bus_box: list[Subscription] = []
@@ -110,7 +113,7 @@ async def running_service(
         bus_box.append(ctx.bus.subscribe(maxsize=10000))
         ready.set_result(ctx)
 
-    task = asyncio.create_task(
+    task = asyncio.create_task(  # noqa: RUF006 - awaited in the finally below
         run_service(
             settings,
             components,
@@ -141,4 +144,6 @@ async def add_list(session: Any, name: str, kind: ListKind, *numbers: str) -> No
     created = await lists_repo.create_list(session, name, kind)
     analyser = NumberAnalyser("GB")
     for number in numbers:
-        await lists_repo.add_entry(session, analyser, created, lists_repo.EntryInput(number), "test")
+        await lists_repo.add_entry(
+            session, analyser, created, lists_repo.EntryInput(number), "test"
+        )
