@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screener.db import lists_repo
@@ -748,13 +748,13 @@ def _pg_upsert(fields: frozenset[str]) -> str:
     else:
         conflict = "DO NOTHING"
     insert = (
-        "INSERT INTO list_entries AS e (list_id, value, is_prefix, label, note, source, "
+        "INSERT INTO list_entries AS e (list_id, value, is_prefix, label, note, source, "  # noqa: S608
         "added_by, created_at, valid_from, expires_at) "
         "SELECT $1, value, is_prefix, label, note, source, $2, $3, valid_from, expires_at "
         f"FROM s ON CONFLICT (value, is_prefix, list_id) {conflict}"
     )
     return (
-        "WITH s AS (SELECT DISTINCT ON (value, is_prefix) value, is_prefix, label, note, "
+        "WITH s AS (SELECT DISTINCT ON (value, is_prefix) value, is_prefix, label, note, "  # noqa: S608
         "source, valid_from, expires_at FROM import_staging "
         "ORDER BY value, is_prefix, seq DESC), " + _PG_COUNT.format(insert=insert)
     )
@@ -777,7 +777,7 @@ async def import_postgres(
     stats = ImportStats()
     # Through SQLAlchemy first: that opens the session's transaction, which the raw
     # asyncpg connection then works inside (the staging table is dropped at commit).
-    await session.execute(text(_PG_STAGING))
+    await session.execute(sql_text(_PG_STAGING))
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection
