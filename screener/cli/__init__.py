@@ -12,6 +12,7 @@ from screener.cli.common import CliContext, fail
 from screener.cli.db_cmd import db_app
 from screener.cli.lists_cmd import lists_app
 from screener.cli.run_cmd import register as register_run_commands
+from screener.cli.users_cmd import users_app
 from screener.logging_setup import configure_logging
 from screener.settings import SettingsError, load_settings
 
@@ -44,6 +45,7 @@ def build_app() -> typer.Typer:
     app.add_typer(db_app, name="db")
     app.add_typer(lists_app, name="lists")
     app.add_typer(calls_app, name="calls")
+    app.add_typer(users_app, name="users")
     app.command()(check)
     register_run_commands(app)
     return app

@@ -44,7 +44,17 @@
     });
   }
 
+  function uploadProgress() {
+    document.addEventListener("htmx:xhr:progress", function (event) {
+      var bar = document.getElementById("upload-progress");
+      if (bar && event.detail.lengthComputable) {
+        bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    uploadProgress();
     startBoard();
     confirmButtons();
   });
