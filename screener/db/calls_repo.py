@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from screener.db.engine import inline_sqlite
 from screener.db.lists_repo import utcnow
 from screener.db.models import Call, CallEvent
 from screener.domain import CallerHistory, CallFacts, Verdict
@@ -42,6 +44,9 @@ async def caller_history(
     """How often ``e164`` called recently and how its last challenge went."""
     if not e164:
         return CallerHistory()
+    inline = await inline_sqlite(session)
+    if inline is not None:
+        return _sqlite_caller_history(inline, e164, now - repeat_window, now - challenge_window)
     recent = (
         await session.execute(
             select(func.count())
@@ -67,6 +72,40 @@ async def caller_history(
         recent_calls=int(recent),
         last_challenge_result=last[0],
         last_challenge_at=last[1] or last[2],
+    )
+
+
+_SQLITE_RECENT = "SELECT count(*) FROM calls WHERE caller_number = ? AND started_at >= ?"
+_SQLITE_LAST_CHALLENGE = (
+    "SELECT challenge_result, ended_at, started_at FROM calls "
+    "WHERE caller_number = ? AND started_at >= ? AND challenge_result IN ('passed', 'failed') "
+    "ORDER BY started_at DESC LIMIT 1"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A UTC datetime as SQLAlchemy stores it on SQLite (so text comparison orders it)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_read_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+
+def _sqlite_caller_history(
+    connection: sqlite3.Connection, e164: str, repeat_since: datetime, challenge_since: datetime
+) -> CallerHistory:
+    """:func:`caller_history` on SQLite, on the caller's thread (see ``inline_sqlite``)."""
+    recent = connection.execute(_SQLITE_RECENT, (e164, _sqlite_time(repeat_since))).fetchone()
+    last = connection.execute(
+        _SQLITE_LAST_CHALLENGE, (e164, _sqlite_time(challenge_since))
+    ).fetchone()
+    if last is None:
+        return CallerHistory(recent_calls=int(recent[0]))
+    return CallerHistory(
+        recent_calls=int(recent[0]),
+        last_challenge_result=last[0],
+        last_challenge_at=_sqlite_read_time(last[1]) or _sqlite_read_time(last[2]),
     )
 
 

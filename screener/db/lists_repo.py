@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from screener.db.engine import inline_sqlite
 from screener.db.models import ListEntry, NumberList
 from screener.domain import Action, ListKind, ListMatch
 from screener.numbers import NumberAnalyser, candidate_prefixes
@@ -214,14 +217,28 @@ def _as_aware(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+@lru_cache(maxsize=32)
+def _sqlite_lookup(candidates: int) -> str:
+    """``_LOOKUP`` for the stdlib driver with ``candidates`` placeholders (a cached statement)."""
+    marks = ", ".join("?" * candidates)
+    return str(_LOOKUP.text).replace(":values", f"({marks})").replace(":number", "?")
+
+
 async def lookup(session: AsyncSession, e164: str, now: datetime | None = None) -> list[ListMatch]:
     """Every list entry in force now that matches ``e164`` exactly or as a prefix.
 
     One indexed query: the number and each of its prefixes probe the
-    ``(value, is_prefix, list_id)`` index.
+    ``(value, is_prefix, list_id)`` index. On SQLite it runs on the caller's thread
+    (see :func:`screener.db.engine.inline_sqlite`).
     """
     now = now or utcnow()
-    rows = await session.execute(_LOOKUP, {"values": candidate_prefixes(e164), "number": e164})
+    candidates = candidate_prefixes(e164)
+    inline = await inline_sqlite(session)
+    rows: Iterable[Sequence[Any]]
+    if inline is not None:
+        rows = inline.execute(_sqlite_lookup(len(candidates)), (*candidates, e164)).fetchall()
+    else:
+        rows = await session.execute(_LOOKUP, {"values": candidates, "number": e164})
     matches: list[ListMatch] = []
     for row in rows:
         valid_from = _as_aware(row[4])
