@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.support.mosquitto import Mosquitto, TcpLink, find_mosquitto
+from tests.support.mosquitto import Mosquitto, TcpLink, find_mosquitto, make_tls_files
 
 pytestmark = pytest.mark.mqtt
 
@@ -39,6 +41,19 @@ def mosquitto(mosquitto_binary: Path) -> Iterator[Mosquitto]:
 def mosquitto_auth(mosquitto_binary: Path) -> Iterator[Mosquitto]:
     """A broker that only admits user ``screener`` with password ``s3cret&pass#1``."""
     broker = Mosquitto(mosquitto_binary, users={"screener": "s3cret&pass#1", "watcher": "w"})
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.cleanup()
+
+
+@pytest.fixture
+def mosquitto_tls(mosquitto_binary: Path, tmp_path: Path) -> Iterator[Mosquitto]:
+    """An anonymous broker that only speaks TLS, with a certificate from a throwaway CA."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make test certificates")
+    broker = Mosquitto(mosquitto_binary, tls=make_tls_files(tmp_path / "tls"))
     broker.start()
     try:
         yield broker
@@ -85,11 +100,18 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def subscriber(
-    port: int, topic: str = "#", username: str | None = None, password: str | None = None
+    port: int,
+    topic: str = "#",
+    username: str | None = None,
+    password: str | None = None,
+    ca_file: Path | None = None,
 ) -> AsyncIterator[Recorder]:
     """Subscribe on the broker and record everything until the block ends."""
     recorder = Recorder()
-    async with aiomqtt.Client("127.0.0.1", port, username=username, password=password) as client:
+    tls = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+    async with aiomqtt.Client(
+        "127.0.0.1", port, username=username, password=password, tls_context=tls
+    ) as client:
         await client.subscribe(topic, qos=1)
 
         async def listen() -> None:

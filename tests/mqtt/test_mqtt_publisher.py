@@ -234,3 +234,29 @@ async def test_username_and_password_are_used_and_never_logged(
     assert "s3cret&pass#1" not in caplog.text
     assert "wrong-Pa55word" not in caplog.text
     assert "unreachable" in caplog.text
+
+
+async def test_tls_with_the_configured_ca_and_refusal_without_it(mosquitto_tls: Mosquitto) -> None:
+    assert mosquitto_tls.tls is not None
+    ca = mosquitto_tls.tls.ca
+    bus = EventBus()
+    trusted = mqtt_settings(mosquitto_tls.port, tls=True, ca_file=str(ca))
+    async with (
+        subscriber(mosquitto_tls.port, "screener/#", ca_file=ca) as seen,
+        running_publisher(trusted, bus) as state,
+    ):
+        await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
+        publish_call(bus, CALL_VERDICT, "tls1", action="allow")
+        await seen.wait_for(lambda: len(seen.messages) >= 2)
+        assert state.mqtt.published == 1
+
+    untrusted = mqtt_settings(mosquitto_tls.port, tls=True)  # system CAs do not know ours
+    async with running_publisher(untrusted, bus) as state:
+        await wait_until(lambda: state.mqtt.connect_failures >= 2)
+        assert not state.mqtt.connected
+        assert "certificate" in (state.mqtt.last_error or "").lower()
+
+    plain = mqtt_settings(mosquitto_tls.port)  # no TLS against a TLS listener
+    async with running_publisher(plain, bus) as state:
+        await wait_until(lambda: state.mqtt.connect_failures >= 1)
+        assert not state.mqtt.connected

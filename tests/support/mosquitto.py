@@ -1,8 +1,9 @@
 """A real Mosquitto broker on loopback for tests, plus a TCP link to it that tests can cut.
 
 The broker runs from ``/usr/sbin/mosquitto`` (Debian package ``mosquitto``) with a
-generated configuration: one listener on 127.0.0.1, persistence off, and either
-anonymous access or a password file made with ``mosquitto_passwd``.
+generated configuration: one listener on 127.0.0.1 (optionally TLS with a throwaway CA),
+persistence off, and either anonymous access or a password file made with
+``mosquitto_passwd``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,73 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """Create the CA and server certificate with the openssl command line tool."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca = directory / "ca.key", directory / "ca.pem"
+    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
+    ext = directory / "server.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Screener test CA",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    return TlsFiles(ca, cert, key)
+
+
 @dataclass
 class Mosquitto:
     """One broker process; ``start``/``stop``/``kill``/``restart`` keep the same port."""
@@ -42,6 +110,7 @@ class Mosquitto:
     binary: Path
     port: int = field(default_factory=free_port)
     users: dict[str, str] = field(default_factory=dict)
+    tls: TlsFiles | None = None
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="screener-mqtt-")))
     process: subprocess.Popen[bytes] | None = None
 
@@ -62,6 +131,12 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
+        if self.tls is not None:
+            lines += [
+                f"cafile {self.tls.ca}",
+                f"certfile {self.tls.cert}",
+                f"keyfile {self.tls.key}",
+            ]
         if os.geteuid() == 0:
             lines.append("user root")
         if self.users:
