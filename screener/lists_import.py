@@ -688,13 +688,12 @@ def _sqlite_apply(
     existing = con.execute(
         "SELECT 1 FROM list_entries WHERE list_id = ? LIMIT 1", (options.list_id,)
     ).fetchone()
-    if existing is not None:
+    update = _sqlite_update(reader.fields_given, plain) if existing is not None else None
+    if options.replace and existing is not None:
         con.execute("CREATE INDEX temp.ix_import_staging ON import_staging (value, is_prefix)")
-        if options.replace:
-            stats.removed = con.execute(_SQLITE_REPLACE, {"list_id": options.list_id}).rowcount
-        update = _sqlite_update(reader.fields_given, plain)
-        if update is not None:
-            stats.updated = con.execute(update, fixed).rowcount
+        stats.removed = con.execute(_SQLITE_REPLACE, {"list_id": options.list_id}).rowcount
+    if update is not None:
+        stats.updated = con.execute(update, fixed).rowcount
     now = sqlite_datetime(datetime.now(UTC))
     insert = _SQLITE_INSERT_PLAIN if plain else _SQLITE_INSERT_FULL
     stats.added = con.execute(insert, {**fixed, "now": now}).rowcount

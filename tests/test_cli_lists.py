@@ -69,7 +69,7 @@ def test_one_bad_line_imports_nothing_and_says_why(cli: Invoke, tmp_path: Path) 
     result = cli("lists", "import", "tps", path, code=1)
     assert "line 2: 'rubbish': " in result.stderr
     assert "nothing was imported: 1 line(s) rejected" in result.stderr
-    assert "read 3 lines: 0 added" in result.stdout
+    assert "read 3 lines: 2 good, 1 rejected in" in result.stdout
     assert count(cli) == 0
 
 

@@ -364,12 +364,15 @@ def _report_import(
     if reader.ignored_columns:
         ignored = ", ".join(printable(c, 40) for c in reader.ignored_columns)
         typer.echo(f"ignored columns: {ignored}", err=True)
-    summary = (
-        f"read {stats.read} lines: {stats.added} added, {stats.updated} updated, "
-        f"{stats.unchanged} unchanged, {stats.rejected} rejected"
-    )
-    if stats.removed:
-        summary += f", {stats.removed} removed"
+    if stats.applied:
+        summary = (
+            f"read {stats.read} lines: {stats.added} added, {stats.updated} updated, "
+            f"{stats.unchanged} unchanged, {stats.rejected} rejected"
+        )
+        if stats.removed:
+            summary += f", {stats.removed} removed"
+    else:
+        summary = f"read {stats.read} lines: {stats.accepted} good, {stats.rejected} rejected"
     typer.echo(f"{summary} in {stats.seconds:.1f} s")
     if not stats.applied:
         fail(
