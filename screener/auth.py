@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screener.db.models import ApiToken, User
 
 ROLES = ("reception", "admin")
-TOKEN_PREFIX = "scr_"
+TOKEN_PREFIX = "scr_"  # noqa: S105 - a marker, not a secret
 MIN_PASSWORD = 8
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,100}$")
 

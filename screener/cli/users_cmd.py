@@ -64,9 +64,7 @@ def add(
                 )
             except auth.UserError as exc:
                 fail(str(exc))
-            await record(
-                session, ACTOR, "user.create", user.username, {"role": role, "via": "cli"}
-            )
+            await record(session, ACTOR, "user.create", user.username, {"role": role, "via": "cli"})
         typer.echo(f"created {role} {username!r}")
 
     run(go(), settings)
@@ -170,9 +168,7 @@ def token(
             except auth.UserError as exc:
                 fail(str(exc))
             new = await auth.create_token(session, user, name)
-            await record(
-                session, ACTOR, "token.create", user.username, {"name": new.token.name}
-            )
+            await record(session, ACTOR, "token.create", user.username, {"name": new.token.name})
             typer.echo(new.secret)
 
     run(go(), settings)

@@ -230,9 +230,7 @@ async def api_create_list(body: ListIn, user: Admin, ctx: Ctx) -> dict[str, Any]
 
 
 @router.patch("/lists/{list_id}")
-async def api_update_list(
-    list_id: int, body: ListPatch, user: Admin, ctx: Ctx
-) -> dict[str, Any]:
+async def api_update_list(list_id: int, body: ListPatch, user: Admin, ctx: Ctx) -> dict[str, Any]:
     async with ctx.database.sessions.begin() as session:
         number_list = await _list(session, list_id)
         before = list_as_dict(number_list)
@@ -249,7 +247,11 @@ async def api_update_list(
             raise HTTPException(409, str(exc)) from exc
         after = list_as_dict(number_list)
         await record(
-            session, user.username, "list.update", number_list.name, {"before": before, "after": after}
+            session,
+            user.username,
+            "list.update",
+            number_list.name,
+            {"before": before, "after": after},
         )
     return after
 

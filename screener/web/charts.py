@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from xml.sax.saxutils import escape, quoteattr
 
-from collections import Counter
 from markupsafe import Markup
 
 VERDICT_COLOURS = {
@@ -34,7 +34,7 @@ def stacked_days(per_day: Mapping[date, Counter[str]], title: str) -> Markup:
     plot_h = height - pad_bottom - 10
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f"aria-label={quoteattr(title)} xmlns=\"http://www.w3.org/2000/svg\">",
+        f'aria-label={quoteattr(title)} xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
         f'<line x1="{pad_left}" y1="{10 + plot_h}" x2="{width - 4}" y2="{10 + plot_h}" '
         'stroke="#888"/>',
@@ -43,7 +43,7 @@ def stacked_days(per_day: Mapping[date, Counter[str]], title: str) -> Markup:
     ]
     for i, day in enumerate(days):
         x = pad_left + i * slot + (slot - bar_w) / 2
-        y = 10 + plot_h
+        y = 10.0 + plot_h
         counts = per_day[day]
         for verdict in ("allow", "challenge", "block", "undecided"):
             n = counts.get(verdict, 0)
@@ -65,6 +65,10 @@ def stacked_days(per_day: Mapping[date, Counter[str]], title: str) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - every value above is escaped or numeric
 
 
+def _clip(label: str, limit: int = 40) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "\u2026"
+
+
 def horizontal_bars(bars: Sequence[Bar], title: str, colour: str = "#1565c0") -> Markup:
     """One labelled horizontal bar per item (labels escaped)."""
     row_h, width, label_w = 22, 720, 300
@@ -72,7 +76,7 @@ def horizontal_bars(bars: Sequence[Bar], title: str, colour: str = "#1565c0") ->
     peak = max((b.value for b in bars), default=0) or 1
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f"aria-label={quoteattr(title)} xmlns=\"http://www.w3.org/2000/svg\">",
+        f'aria-label={quoteattr(title)} xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
     if not bars:
@@ -82,7 +86,7 @@ def horizontal_bars(bars: Sequence[Bar], title: str, colour: str = "#1565c0") ->
         w = (width - label_w - 60) * bar.value / peak
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">'
-            f"{escape(bar.label[:48])}</text>"
+            f"{escape(_clip(bar.label))}</text>"
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
             f'fill="{colour}"/>'
             f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" font-size="12">{bar.value}</text>'

@@ -72,25 +72,36 @@ def jobs(ctx: WebContext) -> dict[str, ImportJob]:
     return found
 
 
+def _temp_file(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
 async def save_upload(upload: UploadFile, directory: Path) -> tuple[Path, int]:
     """Copy the upload to a private temporary file (bounded size)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="import-", suffix=".upload", dir=directory)
+    fd, name = await asyncio.to_thread(_temp_file, directory, "import-", ".upload")
     size = 0
     with os.fdopen(fd, "wb") as handle:
         while chunk := await upload.read(CHUNK):
             size += len(chunk)
             if size > MAX_UPLOAD_BYTES:
-                handle.close()
-                Path(name).unlink(missing_ok=True)
-                raise ValueError("the file is too large")
-            handle.write(chunk)
+                break
+            await asyncio.to_thread(handle.write, chunk)
+    if size > MAX_UPLOAD_BYTES:
+        await asyncio.to_thread(_remove, Path(name))
+        raise ValueError("the file is too large")
     return Path(name), size
 
 
 def work_dir(ctx: WebContext) -> Path:
     url = ctx.settings.database.url
-    base = Path(sqlite_path(url)).resolve().parent if is_sqlite(url) else Path(tempfile.gettempdir())
+    base = (
+        Path(sqlite_path(url)).resolve().parent if is_sqlite(url) else Path(tempfile.gettempdir())
+    )
     return base / "screener-imports"
 
 
@@ -134,7 +145,10 @@ async def _run(
 ) -> None:
     rejects_path = path.with_suffix(".rejects.csv")
     try:
-        with path.open("rb") as stream, rejects_path.open("w", encoding="utf-8", newline="") as sink:
+        with (
+            path.open("rb") as stream,
+            rejects_path.open("w", encoding="utf-8", newline="") as sink,
+        ):
             rejections = RejectionLog(keep=SHOWN_REJECTIONS, sink=sink)
             reader = EntryReader(
                 stream, ctx.analyser, rejections, import_format, f"upload {job.filename}"[:200]
@@ -181,9 +195,9 @@ async def _run(
         log.exception("import into list %s failed", job.list_id)
         job.state, job.error = "failed", f"the import failed: {type(exc).__name__}"
     finally:
-        path.unlink(missing_ok=True)
+        await asyncio.to_thread(_remove, path)
         if job.rejects_path is None:
-            rejects_path.unlink(missing_ok=True)
+            await asyncio.to_thread(_remove, rejects_path)
         ctx.cache.pop(f"import-task:{job.id}", None)
 
 
@@ -191,9 +205,7 @@ async def export_to_file(
     ctx: WebContext, number_list: NumberList, export_format: ExportFormat
 ) -> tuple[Path, int]:
     """Write the export to a temporary file (removed after it is sent)."""
-    directory = work_dir(ctx)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="export-", suffix=".tmp", dir=directory)
+    fd, name = await asyncio.to_thread(_temp_file, work_dir(ctx), "export-", ".tmp")
     handle: IO[str]
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
         async with ctx.database.sessions() as session:

@@ -53,9 +53,7 @@ async def entries_page(
     """
     query = select(ListEntry).where(ListEntry.list_id == list_id)
     if search.prefix is not None:
-        query = query.where(
-            ListEntry.value >= search.prefix, ListEntry.value < search.prefix + "~"
-        )
+        query = query.where(ListEntry.value >= search.prefix, ListEntry.value < search.prefix + "~")
         if after:
             query = query.where(ListEntry.value > after)
         query = query.order_by(ListEntry.value)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from screener.auth_audit import search
-from screener.web.deps import Admin, web_context
+from screener.web.context import web_context
+from screener.web.deps import Admin
 from screener.web.rendering import render
 from screener.web.routes_calls import day_start, parse_day
 

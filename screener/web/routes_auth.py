@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from screener import auth
 from screener.auth_audit import record
-from screener.web.deps import Reception, check_csrf, web_context
+from screener.web.context import web_context
+from screener.web.deps import Reception, check_csrf
 from screener.web.rendering import render
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,7 @@ async def login(
         )
     ctx.user_throttle.succeeded(user_key)
     request.session.clear()
-    request.session.update(
-        {"uid": uid, "pw": fingerprint, "csrf": secrets.token_urlsafe(32)}
-    )
+    request.session.update({"uid": uid, "pw": fingerprint, "csrf": secrets.token_urlsafe(32)})
     return RedirectResponse(safe_next(next), status_code=303)
 
 
@@ -88,5 +87,3 @@ async def logout(request: Request, user: Reception) -> Response:
 @router.get("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
-
-

@@ -15,8 +15,8 @@ from starlette.responses import Response
 from screener.db import calls_repo
 from screener.events import CALL_OUTCOME, CALL_REVIEWED, CALL_STARTED, CALL_VERDICT, BusEvent
 from screener.web.call_queries import CallFilter, find_calls
-from screener.web.context import WebContext
-from screener.web.deps import Reception, web_context
+from screener.web.context import WebContext, web_context
+from screener.web.deps import Reception
 from screener.web.rendering import render
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,9 @@ def sse_message(event: str, data: str, event_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-async def _row_for(ctx: WebContext, rows: dict[str, dict[str, Any]], call_id: str) -> dict[str, Any]:
+async def _row_for(
+    ctx: WebContext, rows: dict[str, dict[str, Any]], call_id: str
+) -> dict[str, Any]:
     row = rows.get(call_id)
     if row is None:
         async with ctx.database.sessions() as session:

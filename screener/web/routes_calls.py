@@ -9,12 +9,13 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.responses import Response
 
 from screener.db import calls_repo
+from screener.db.lists_repo import ListError
 from screener.domain import ReasonCode
 from screener.numbers import InvalidEntry
-from screener.db.lists_repo import ListError
 from screener.web.call_queries import VERDICTS, CallFilter, Cursor, find_calls
 from screener.web.console_actions import ActionError, block_or_allow, expiry_from_days, review
-from screener.web.deps import ListEditor, Reception, web_context
+from screener.web.context import web_context
+from screener.web.deps import ListEditor, Reception
 from screener.web.recordings import media_type, recording_path
 from screener.web.rendering import REASON_LABELS, flash, render
 

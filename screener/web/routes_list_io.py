@@ -13,7 +13,8 @@ from screener.auth_audit import record
 from screener.db.models import NumberList
 from screener.lists_export import ExportFormat
 from screener.lists_import import ImportFormat
-from screener.web.deps import Admin, web_context
+from screener.web.context import web_context
+from screener.web.deps import Admin
 from screener.web.list_io import export_to_file, jobs, save_upload, start_import, work_dir
 from screener.web.rendering import render
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime, time as dtime
+from datetime import UTC, date, datetime
+from datetime import time as dtime
 from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -16,8 +17,8 @@ from screener.db import lists_repo
 from screener.db.models import ListEntry, NumberList
 from screener.domain import Action, ListKind
 from screener.numbers import InvalidEntry
-from screener.web.context import WebContext
-from screener.web.deps import Admin, ListEditor, web_context
+from screener.web.context import WebContext, web_context
+from screener.web.deps import Admin, ListEditor
 from screener.web.list_queries import EntrySearch, entries_page
 from screener.web.rendering import flash, render
 

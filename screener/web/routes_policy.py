@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.responses import Response
@@ -15,8 +15,8 @@ from screener.db.models import PolicySetting
 from screener.domain import Action, CallFacts, ReasonCode
 from screener.policy import _EXPLANATIONS, CONFIGURABLE_REASONS, DEFAULT_ACTIONS
 from screener.report import verdict_as_dict
-from screener.web.context import WebContext
-from screener.web.deps import Admin, Reception, web_context
+from screener.web.context import WebContext, web_context
+from screener.web.deps import Admin, Reception
 from screener.web.rendering import flash, reason_label, render
 
 router = APIRouter()
@@ -37,15 +37,18 @@ def explanation(code: ReasonCode) -> str:
 async def effective_policy(ctx: WebContext) -> list[dict[str, Any]]:
     async with ctx.database.sessions() as session:
         overrides = {
-            row.key: row
-            for row in (await session.execute(select(PolicySetting))).scalars().all()
+            row.key: row for row in (await session.execute(select(PolicySetting))).scalars().all()
         }
     file_actions = ctx.settings.policy.actions
     policy = ctx.screening.policy
     rules = []
     for code in sorted(CONFIGURABLE_REASONS, key=lambda c: c.value):
         override = overrides.get(code.value)
-        source = "console" if override else ("settings file" if code.value in file_actions else "default")
+        source = (
+            "console"
+            if override
+            else ("settings file" if code.value in file_actions else "default")
+        )
         rules.append(
             {
                 "code": code.value,

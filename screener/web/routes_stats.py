@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from screener.web.charts import Bar, horizontal_bars, stacked_days
-from screener.web.deps import Admin, web_context
+from screener.web.context import web_context
+from screener.web.deps import Admin
 from screener.web.rendering import reason_label, render
 from screener.web.stats import cached_stats
 

@@ -11,7 +11,8 @@ from starlette.responses import Response
 from screener import auth
 from screener.auth_audit import record
 from screener.db.models import User
-from screener.web.deps import Admin, web_context
+from screener.web.context import web_context
+from screener.web.deps import Admin
 from screener.web.rendering import flash, render
 
 router = APIRouter()
@@ -182,8 +183,6 @@ async def revoke_token(request: Request, user: Admin, user_id: int, token_id: in
             token = await auth.revoke_token(session, target, token_id)
         except auth.UserError as exc:
             raise HTTPException(404, str(exc)) from exc
-        await record(
-            session, user.username, "token.revoke", target.username, {"name": token.name}
-        )
+        await record(session, user.username, "token.revoke", target.username, {"name": token.name})
     flash(request, "Token revoked.")
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)

@@ -12,7 +12,7 @@ from screener.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SECRET_FILE_NAME = "screener-web-secret.key"
+SECRET_FILE_NAME = "screener-web-secret.key"  # noqa: S105 - a file name
 
 
 def secret_file(settings: Settings) -> Path:

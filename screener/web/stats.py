@@ -49,7 +49,7 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
     stats = Stats(days=days, start=start)
     for offset in range(days):
         stats.per_day[start + timedelta(days=offset)] = Counter()
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     since_bind = since.replace(tzinfo=None) if dialect == "sqlite" else since
     rows = await session.execute(
         text(
@@ -63,7 +63,10 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
         stats.per_day.setdefault(day, Counter())[verdict or "undecided"] += int(count)
         if challenge_result:
             stats.challenge[str(challenge_result)] += int(count)
-    for verdict_filter, target in ((Call.verdict == "block", "top_blocked"), (Call.flagged, "top_flagged")):
+    for verdict_filter, target in (
+        (Call.verdict == "block", "top_blocked"),
+        (Call.flagged, "top_flagged"),
+    ):
         top = await session.execute(
             select(Call.caller_number, func.count())
             .where(Call.started_at >= since, verdict_filter, Call.caller_number.is_not(None))
@@ -74,7 +77,8 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
         setattr(stats, target, [(str(n), int(c)) for n, c in top])
     if dialect == "sqlite":
         reason_sql = (
-            "SELECT json_extract(r.value, '$.code'), count(*) FROM calls, json_each(calls.reasons) r "
+            "SELECT json_extract(r.value, '$.code'), count(*) "
+            "FROM calls, json_each(calls.reasons) r "
             "WHERE calls.started_at >= :since AND calls.flagged GROUP BY 1 ORDER BY 2 DESC"
         )
     else:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from screener.call_payloads import outcome_payload, started_payload, verdict_payload
 from screener.db import calls_repo, lists_repo
-from screener.domain import ListKind
-from screener.events import CALL_OUTCOME, CALL_STARTED, CALL_VERDICT, EventBus
-from screener.domain import CallFacts
-from screener.screening import ScreeningService
 from screener.db.lifecycle import Database
+from screener.domain import CallFacts, ListKind
+from screener.events import CALL_OUTCOME, CALL_STARTED, CALL_VERDICT, EventBus
+from screener.screening import ScreeningService
 
 
 async def record_call(

@@ -107,9 +107,7 @@ async def test_reception_gets_403_on_admin_routes(webapp: WebApp, reception: Sig
 
 
 async def test_every_page_post_needs_csrf(webapp: WebApp, admin: SignedIn) -> None:
-    posts = [
-        (m, p) for m, p, _ in _routes(webapp) if m != "GET" and not p.startswith("/api/")
-    ]
+    posts = [(m, p) for m, p, _ in _routes(webapp) if m != "GET" and not p.startswith("/api/")]
     assert len(posts) > 15
     for method, path in posts:
         missing = await admin.client.request(method, path, data={"state": "scam"})

@@ -38,15 +38,15 @@ async def test_review_records_and_publishes(webapp: WebApp, desk: SignedIn) -> N
 
 async def test_block_from_call_page(webapp: WebApp, editor: SignedIn, admin: SignedIn) -> None:
     call_id = await record_call(webapp.database, webapp.screening, "07700 900123", "Pest")
-    response = await editor.post(
-        f"/calls/{call_id}/block", {"note": "sales", "expires_days": "30"}
-    )
+    response = await editor.post(f"/calls/{call_id}/block", {"note": "sales", "expires_days": "30"})
     assert response.status_code == 303
     page = await editor.client.get(f"/calls/{call_id}")
     assert "added to \u201cBlocked from console\u201d until" in page.text
     async with webapp.database.sessions() as session:
         blocked = (
-            await session.execute(select(NumberList).where(NumberList.name == "Blocked from console"))
+            await session.execute(
+                select(NumberList).where(NumberList.name == "Blocked from console")
+            )
         ).scalar_one()
         assert (blocked.kind, blocked.action) == ("nuisance", "block")
         entry = (
@@ -70,7 +70,9 @@ async def test_block_from_call_page(webapp: WebApp, editor: SignedIn, admin: Sig
     assert allowed.status_code == 303
     async with webapp.database.sessions() as session:
         allow_list = (
-            await session.execute(select(NumberList).where(NumberList.name == "Allowed from console"))
+            await session.execute(
+                select(NumberList).where(NumberList.name == "Allowed from console")
+            )
         ).scalar_one()
         assert (allow_list.kind, allow_list.action) == ("contacts", "allow")
 
@@ -132,13 +134,21 @@ async def test_list_crud_and_entries(webapp: WebApp, admin: SignedIn) -> None:
     async with webapp.database.sessions() as session:
         lst = await session.get(NumberList, list_id)
         assert lst is not None and (lst.name, lst.kind, lst.action) == (
-            "Suppliers", "nuisance", "block",
+            "Suppliers",
+            "nuisance",
+            "block",
         )
     deleted = await admin.post(f"/admin/lists/{list_id}/delete")
     assert deleted.status_code == 303
     audit = await admin.client.get("/admin/audit")
-    for action in ("list.create", "entry.add", "entry.update", "entry.remove", "list.update",
-                   "list.delete"):
+    for action in (
+        "list.create",
+        "entry.add",
+        "entry.update",
+        "entry.remove",
+        "list.update",
+        "list.delete",
+    ):
         assert action in audit.text
     search = await admin.client.get("/admin/audit", params={"q": "list.delete"})
     assert "list.delete" in search.text and "entry.add" not in search.text
@@ -188,8 +198,12 @@ async def test_check_box(webapp: WebApp, desk: SignedIn) -> None:
 async def test_user_admin(webapp: WebApp, admin: SignedIn) -> None:
     created = await admin.post(
         "/admin/users",
-        {"username": "temp", "password": "long enough pw", "role": "reception",
-         "can_edit_lists": "true"},
+        {
+            "username": "temp",
+            "password": "long enough pw",
+            "role": "reception",
+            "can_edit_lists": "true",
+        },
     )
     assert created.status_code == 303
     user_url = created.headers["location"]
@@ -219,6 +233,7 @@ async def test_user_admin(webapp: WebApp, admin: SignedIn) -> None:
     users = await admin.client.get("/admin/users")
     admin_id = re.search(r'href="/admin/users/(\d+)">admin<', users.text)
     assert admin_id
-    demote = await admin.post(f"/admin/users/{admin_id.group(1)}", {"role": "reception",
-                                                                      "active": "true"})
+    demote = await admin.post(
+        f"/admin/users/{admin_id.group(1)}", {"role": "reception", "active": "true"}
+    )
     assert demote.status_code == 400

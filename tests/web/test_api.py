@@ -58,8 +58,9 @@ async def test_calls_review_and_check(webapp: WebApp, api_admin: httpx.AsyncClie
             f"/api/v1/calls/{call_id}/review", json={"state": "nuisance", "note": "n"}
         )
         assert reviewed.status_code == 200 and reviewed.json()["review_state"] == "nuisance"
-        assert (await client.post(
-            "/api/v1/calls/nosuch/review", json={"state": "scam"})).status_code == 404
+        assert (
+            await client.post("/api/v1/calls/nosuch/review", json={"state": "scam"})
+        ).status_code == 404
         check = (await client.post("/api/v1/check", json={"number": "09098790000"})).json()
         assert check["number"] == "+449098790000"
         assert check["action"] == "challenge"
@@ -69,9 +70,7 @@ async def test_calls_review_and_check(webapp: WebApp, api_admin: httpx.AsyncClie
 
 async def test_lists_and_entries(webapp: WebApp, api_admin: httpx.AsyncClient) -> None:
     async with api_admin as client:
-        created = await client.post(
-            "/api/v1/lists", json={"name": "Robots", "kind": "nuisance"}
-        )
+        created = await client.post("/api/v1/lists", json={"name": "Robots", "kind": "nuisance"})
         assert created.status_code == 201
         list_id = created.json()["id"]
         assert created.json()["action"] == "block"
@@ -79,8 +78,7 @@ async def test_lists_and_entries(webapp: WebApp, api_admin: httpx.AsyncClient) -
         assert dup.status_code == 409
         entry = await client.post(
             f"/api/v1/lists/{list_id}/entries",
-            json={"value": "07700 900999", "label": "robot",
-                  "expires_at": "2030-01-01T00:00:00Z"},
+            json={"value": "07700 900999", "label": "robot", "expires_at": "2030-01-01T00:00:00Z"},
         )
         assert entry.status_code == 201 and entry.json()["value"] == "+447700900999"
         bad = await client.post(f"/api/v1/lists/{list_id}/entries", json={"value": "abc"})
@@ -90,8 +88,9 @@ async def test_lists_and_entries(webapp: WebApp, api_admin: httpx.AsyncClient) -
             json={"value": "07700900998", "expires_at": "2030-01-01T00:00:00"},
         )
         assert naive.status_code == 422
-        entries = (await client.get(
-            f"/api/v1/lists/{list_id}/entries", params={"search": "07700"})).json()
+        entries = (
+            await client.get(f"/api/v1/lists/{list_id}/entries", params={"search": "07700"})
+        ).json()
         assert [e["value"] for e in entries["entries"]] == ["+447700900999"]
         entry_id = entry.json()["id"]
         patched = await client.patch(
@@ -102,8 +101,9 @@ async def test_lists_and_entries(webapp: WebApp, api_admin: httpx.AsyncClient) -
         assert lists == [{**created.json(), "entries": 1}]
         renamed = await client.patch(f"/api/v1/lists/{list_id}", json={"name": "Bots"})
         assert renamed.json()["name"] == "Bots"
-        assert (await client.delete(
-            f"/api/v1/lists/{list_id}/entries/{entry_id}")).status_code == 204
+        assert (
+            await client.delete(f"/api/v1/lists/{list_id}/entries/{entry_id}")
+        ).status_code == 204
         assert (await client.delete(f"/api/v1/lists/{list_id}")).status_code == 204
         assert (await client.get(f"/api/v1/lists/{list_id}/entries")).status_code == 404
 
@@ -114,8 +114,9 @@ async def test_block_via_api(webapp: WebApp) -> None:
         client.headers["Authorization"] = f"Bearer {await _token(webapp, 'desk')}"
         denied = await client.post(f"/api/v1/calls/{call_id}/block", json={})
         assert denied.status_code == 403
-        assert (await client.post("/api/v1/lists", json={"name": "x", "kind": "contacts"})
-                ).status_code == 403
+        assert (
+            await client.post("/api/v1/lists", json={"name": "x", "kind": "contacts"})
+        ).status_code == 403
     async with client_for(webapp) as client:
         client.headers["Authorization"] = f"Bearer {await _token(webapp, 'editor')}"
         blocked = await client.post(f"/api/v1/calls/{call_id}/block", json={"note": "x"})

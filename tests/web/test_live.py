@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,7 +12,6 @@ import pytest
 from screener.call_payloads import outcome_payload
 from screener.db import calls_repo
 from screener.events import CALL_OUTCOME
-
 from screener.web import serve_web
 from tests.web.calls_support import record_call
 from tests.web.conftest import PASSWORD, WebApp, csrf_of
@@ -39,9 +37,7 @@ def free_port() -> int:
 async def test_board_stream_sends_escaped_rows(webapp: WebApp) -> None:
     webapp.settings.web.host, webapp.settings.web.port = "127.0.0.1", free_port()
     bus = webapp.bus
-    server = asyncio.create_task(
-        serve_web(webapp.settings, webapp.database, webapp.screening, bus)
-    )
+    server = asyncio.create_task(serve_web(webapp.settings, webapp.database, webapp.screening, bus))
     base = f"http://127.0.0.1:{webapp.settings.web.port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -63,8 +59,11 @@ async def test_board_stream_sends_escaped_rows(webapp: WebApp) -> None:
                 while bus.subscriber_count == 0:
                     await asyncio.sleep(0.01)
                 call_id = await record_call(
-                    webapp.database, webapp.screening, "anonymous",
-                    '</script><svg onload=alert(1)>"', bus=bus,
+                    webapp.database,
+                    webapp.screening,
+                    "anonymous",
+                    '</script><svg onload=alert(1)>"',
+                    bus=bus,
                 )
                 messages = [await _message(lines), await _message(lines)]
                 async with webapp.database.sessions.begin() as session:
@@ -76,8 +75,9 @@ async def test_board_stream_sends_escaped_rows(webapp: WebApp) -> None:
         assert all(m[1] == f"id: {call_id}" for m in messages)
         data = [" ".join(x[6:] for x in m if x.startswith("data: ")) for m in messages]
         assert all(f'id="call-{call_id}"' in d for d in data)
-        assert all("<svg" not in d and "&lt;/script&gt;&lt;svg onload=alert(1)&gt;&#34;" in d
-                   for d in data)
+        assert all(
+            "<svg" not in d and "&lt;/script&gt;&lt;svg onload=alert(1)&gt;&#34;" in d for d in data
+        )
         assert "hung_up" in data[2] and "in progress" in data[0]
     finally:
         server.cancel()

@@ -81,13 +81,25 @@ async def test_impersonation_warning(webapp: WebApp, desk: SignedIn) -> None:
 
 async def test_call_page_details_and_timeline(webapp: WebApp, desk: SignedIn) -> None:
     call_id = await record_call(
-        webapp.database, webapp.screening, "+44 20 7123 4567", "Acme", trunk="sip-main",
+        webapp.database,
+        webapp.screening,
+        "+44 20 7123 4567",
+        "Acme",
+        trunk="sip-main",
         outcome="connected",
     )
     page = await desk.client.get(f"/calls/{call_id}")
     assert page.status_code == 200
-    for text in ("+44 20 7123 4567", "+442071234567", "Acme", "+442079460000", "sip-main",
-                 "decided", "outcome", "connected"):
+    for text in (
+        "+44 20 7123 4567",
+        "+442071234567",
+        "Acme",
+        "+442079460000",
+        "sip-main",
+        "decided",
+        "outcome",
+        "connected",
+    ):
         assert text in page.text
     assert (await desk.client.get("/calls/doesnotexist")).status_code == 404
 
@@ -99,15 +111,27 @@ async def test_recording_served_and_validated(webapp: WebApp, desk: SignedIn) ->
     (recordings / "name-abc.wav").write_bytes(b"RIFF....WAVEfmt ")
     (recordings.parent / "secret.wav").write_bytes(b"secret")
     good = await record_call(
-        webapp.database, webapp.screening, "anonymous", "x", outcome="connected",
+        webapp.database,
+        webapp.screening,
+        "anonymous",
+        "x",
+        outcome="connected",
         recording="name-abc",
     )
     evil = await record_call(
-        webapp.database, webapp.screening, "anonymous", "x", outcome="connected",
+        webapp.database,
+        webapp.screening,
+        "anonymous",
+        "x",
+        outcome="connected",
         recording="../secret.wav",
     )
     missing = await record_call(
-        webapp.database, webapp.screening, "anonymous", "x", outcome="connected",
+        webapp.database,
+        webapp.screening,
+        "anonymous",
+        "x",
+        outcome="connected",
         recording="gone",
     )
     page = await desk.client.get(f"/calls/{good}")
@@ -123,9 +147,18 @@ async def test_recording_served_and_validated(webapp: WebApp, desk: SignedIn) ->
 async def test_admin_pages_render(webapp: WebApp, admin: SignedIn) -> None:
     await record_call(webapp.database, webapp.screening, "09098790000", "Prem", outcome="blocked")
     list_id = await make_list(webapp.database, "Friends", ListKind.CONTACTS, "+442079460001")
-    for url in ("/lists", f"/lists/{list_id}", "/admin/policy", "/admin/users",
-                "/admin/users/1", "/admin/audit", "/admin/stats", "/admin/stats?days=7",
-                "/check", "/check?number=09098790000"):
+    for url in (
+        "/lists",
+        f"/lists/{list_id}",
+        "/admin/policy",
+        "/admin/users",
+        "/admin/users/1",
+        "/admin/audit",
+        "/admin/stats",
+        "/admin/stats?days=7",
+        "/check",
+        "/check?number=09098790000",
+    ):
         response = await admin.client.get(url)
         assert response.status_code == 200, (url, response.text[:500])
     stats = await admin.client.get("/admin/stats")

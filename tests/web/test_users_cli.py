@@ -45,8 +45,9 @@ def _token_user(url: str, secret: str) -> str | None:
 
 
 def test_users_lifecycle(cli_db: str) -> None:
-    code, out = _run("users", "add", "boss", "--role", "admin", "--password-stdin",
-                     stdin="first password\n")
+    code, out = _run(
+        "users", "add", "boss", "--role", "admin", "--password-stdin", stdin="first password\n"
+    )
     assert code == 0, out
     assert _authenticates(cli_db, "boss", "first password")
     code, out = _run("users", "add", "desk", stdin="desk password\ndesk password\n")
