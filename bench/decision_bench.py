@@ -3,7 +3,8 @@
 Full decision: normalise the presented number, look it up on every list (a registry of
 ``--rows`` numbers from ``import_bench.py``), read the caller's recent history from the
 calls table (``--history`` calls recorded first, some from the numbers being decided),
-and run the policy; one session, one call at a time, as the call flow does.
+and run the policy; one call at a time, in one session (as ``screener check`` does) and
+with a session per call (as the ARI call flow and FastAGI do).
 Pure part: ``NumberAnalyser.analyse`` + ``policy.decide`` with no database.
 
     python bench/decision_bench.py                    # 1,000,000 list entries (quick)
@@ -86,7 +87,7 @@ def pure_part(settings: Settings, facts: list[CallFacts]) -> None:
         number = analyser.analyse(fact.caller_number, fact.presentation)
         decide(policy, number, (), None, trunk=fact.trunk)
         samples.append((time.perf_counter() - started) * 1e6)
-    print(f"  pure (analyse + policy.decide)     {median_p99(samples)}")
+    print(f"  pure: analyse + policy.decide      {median_p99(samples)}")
 
 
 async def record_history(settings: Settings, numbers: list[str], calls: int) -> None:
@@ -121,7 +122,13 @@ async def full_decision(settings: Settings, facts: list[CallFacts], warmup: int)
                 started = time.perf_counter()
                 await service.decide(fact, session)
                 samples.append((time.perf_counter() - started) * 1e6)
-    print(f"  full (ScreeningService.decide)     {median_p99(samples)}")
+        print(f"  full, one session (CLI check)      {median_p99(samples)}")
+        samples = []
+        for fact in facts:
+            started = time.perf_counter()
+            await service.decide(fact)
+            samples.append((time.perf_counter() - started) * 1e6)
+        print(f"  full, session per call (ARI, AGI)  {median_p99(samples)}")
 
 
 def run_backend(url: str, path: Path, args: argparse.Namespace) -> None:

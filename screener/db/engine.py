@@ -53,6 +53,9 @@ def sqlite_path(url: str) -> str:
     return url.split(":///", 1)[1].split("?", 1)[0]
 
 
+_INLINE_KEY = "screener.inline_sqlite"
+
+
 async def inline_sqlite(session: AsyncSession) -> sqlite3.Connection | None:
     """The stdlib connection under an aiosqlite session (None on other databases).
 
@@ -60,13 +63,21 @@ async def inline_sqlite(session: AsyncSession) -> sqlite3.Connection | None:
     the result back costs more than a short indexed read (see bench/lookup_bench.py),
     so the per-call reads run on this thread instead, on the session's own connection
     (they see its transaction). A session never has two statements in flight, so the
-    connection is never used from two threads at once.
+    connection is never used from two threads at once. Found once per transaction.
     """
     if session.get_bind().dialect.name != "sqlite":
         return None
-    if session.new or session.dirty or session.deleted:
+    sync = session.sync_session
+    if sync.new or sync.deleted or sync.dirty:
         await session.flush()  # what an ORM query would have autoflushed
+    cached = session.info.get(_INLINE_KEY)
+    transaction = sync.get_transaction()
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]  # type: ignore[no-any-return]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     inner = getattr(raw.driver_connection, "_conn", None)
-    return inner if isinstance(inner, sqlite3.Connection) else None
+    if not isinstance(inner, sqlite3.Connection):
+        return None
+    session.info[_INLINE_KEY] = (sync.get_transaction(), inner)
+    return inner
