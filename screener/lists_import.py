@@ -64,6 +64,9 @@ BLOCK_BYTES = 1 << 20
 SHOWN_VALUE = 80
 """Rejected values are clipped to this many characters and made printable."""
 
+PG_WORK_MEM = "128MB"
+"""PostgreSQL's sort memory for the import transaction (the server's memory, not ours)."""
+
 SQLITE_CACHE_KIB = 32 * 1024
 """Page cache per SQLite database (main and temp) during an import: bounds the RSS."""
 
@@ -728,35 +731,42 @@ _PG_COLUMNS = (
     "valid_from",
     "expires_at",
 )
-_PG_COUNT = (
-    "ins AS ({insert} RETURNING (xmax = 0) AS inserted) "
-    "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM ins"
+_PG_LATEST = (
+    "SELECT DISTINCT ON (value, is_prefix) value, is_prefix, label, note, source, "
+    "valid_from, expires_at FROM import_staging ORDER BY value, is_prefix, seq DESC"
 )
+# New entries: in number order, so the unique index fills in order; a number repeated in
+# the file is inserted once (its last line: see _PG_LATEST; plain files repeat identical
+# lines, so they need no DISTINCT ON and its sort by sequence).
+_PG_INSERT = (
+    "INSERT INTO list_entries (list_id, value, is_prefix, label, note, source, added_by, "
+    "created_at, valid_from, expires_at) "
+    "SELECT $1, value, is_prefix, label, note, source, $2, $3, valid_from, expires_at "
+    "FROM ({rows}) AS s ON CONFLICT (value, is_prefix, list_id) DO NOTHING"
+)
+_PG_PLAIN_ROWS = "SELECT * FROM import_staging ORDER BY value"
 
 
-def _pg_upsert(fields: frozenset[str]) -> str:
-    """One statement: insert new entries, update the given columns of existing ones.
+def _pg_update(fields: frozenset[str]) -> str | None:
+    """UPDATE of existing entries for the columns the file gives (None: nothing to set).
 
     Column names come from the constant UPDATABLE, never from the file.
     """
     columns = [c for c in UPDATABLE if c in fields]
-    if columns:
-        sets = ", ".join(f"{c} = excluded.{c}" for c in columns)
-        changed = " OR ".join(f"e.{c} IS DISTINCT FROM excluded.{c}" for c in columns)
-        conflict = f"DO UPDATE SET {sets}, added_by = excluded.added_by WHERE {changed}"
-    else:
-        conflict = "DO NOTHING"
-    insert = (
-        "INSERT INTO list_entries AS e (list_id, value, is_prefix, label, note, source, "  # noqa: S608
-        "added_by, created_at, valid_from, expires_at) "
-        "SELECT $1, value, is_prefix, label, note, source, $2, $3, valid_from, expires_at "
-        f"FROM s ON CONFLICT (value, is_prefix, list_id) {conflict}"
-    )
+    if not columns:
+        return None
+    sets = ", ".join(f"{c} = s.{c}" for c in columns)
+    changed = " OR ".join(f"e.{c} IS DISTINCT FROM s.{c}" for c in columns)
     return (
-        "WITH s AS (SELECT DISTINCT ON (value, is_prefix) value, is_prefix, label, note, "  # noqa: S608
-        "source, valid_from, expires_at FROM import_staging "
-        "ORDER BY value, is_prefix, seq DESC), " + _PG_COUNT.format(insert=insert)
+        f"UPDATE list_entries AS e SET {sets}, added_by = $2 FROM ({_PG_LATEST}) AS s "  # noqa: S608
+        "WHERE e.list_id = $1 AND e.value = s.value AND e.is_prefix = s.is_prefix "
+        f"AND ({changed})"
     )
+
+
+def _status_count(status: str) -> int:
+    """The row count at the end of a command tag (``INSERT 0 12``, ``UPDATE 3``)."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 _PG_REPLACE = (
@@ -780,8 +790,12 @@ async def import_postgres(
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     pg: Any = raw.driver_connection
+    # Sorting millions of staged rows in memory rather than in temporary files.
+    await pg.execute(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
     seq = 0
+    plain = True
     for batch in reader.batches():
+        plain = plain and batch.plain
         records = []
         for entry in batch.entries(reader.source):
             seq += 1
@@ -797,12 +811,18 @@ async def import_postgres(
     if options.replace:
         await pg.execute("CREATE INDEX ON import_staging (value, is_prefix)")
         await pg.execute("ANALYZE import_staging")
-        result = await pg.execute(_PG_REPLACE, options.list_id)
-        stats.removed = int(result.split()[-1])
+        stats.removed = _status_count(await pg.execute(_PG_REPLACE, options.list_id))
     now = datetime.now(UTC)
-    upsert = _pg_upsert(reader.fields_given)
-    row = await pg.fetchrow(upsert, options.list_id, options.added_by, now)
-    stats.added, stats.updated = int(row[0]), int(row[1])
+    existing = await pg.fetchval(
+        "SELECT 1 FROM list_entries WHERE list_id = $1 LIMIT 1", options.list_id
+    )
+    update = _pg_update(reader.fields_given) if existing else None
+    if update is not None:
+        stats.updated = _status_count(await pg.execute(update, options.list_id, options.added_by))
+    rows = _PG_PLAIN_ROWS if plain else _PG_LATEST
+    insert = _PG_INSERT.format(rows=rows)
+    status = await pg.execute(insert, options.list_id, options.added_by, now)
+    stats.added = _status_count(status)
     if stats.added or stats.updated or stats.removed:
         await pg.execute("UPDATE lists SET updated_at = $1 WHERE id = $2", now, options.list_id)
     stats.applied = True
