@@ -9,6 +9,7 @@ child that only runs the import). PostgreSQL runs on a throwaway cluster
     python bench/import_bench.py                       # 1,000,000 lines (quick)
     python bench/import_bench.py --rows 20000000       # the full size (a few minutes)
     python bench/import_bench.py --rows 20000000 --skip-postgres --reimport
+    python bench/import_bench.py --rows 20000000 --skip-sqlite
 
 The generated file and the SQLite database stay in ``--workdir`` (default
 ``$TMPDIR/screener-bench``) so ``lookup_bench.py`` and ``decision_bench.py`` can reuse them.
@@ -138,16 +139,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="lines in the file")
     parser.add_argument("--workdir", type=Path, default=default_workdir())
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--reimport", action="store_true", help="also time a second import")
     args = parser.parse_args()
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     path = tps_file(args.workdir, args.rows)
-    db = sqlite_db(args.workdir, args.rows)
-    for leftover in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}-journal")):
-        leftover.unlink(missing_ok=True)
-    bench_backend("SQLite", f"sqlite+aiosqlite:///{db}", path, args.rows, args.reimport)
-    print(f"  database kept at {db} ({db.stat().st_size / 2**20:.0f} MiB) for lookup_bench.py")
+    if not args.skip_sqlite:
+        db = sqlite_db(args.workdir, args.rows)
+        for leftover in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}-journal")):
+            leftover.unlink(missing_ok=True)
+        bench_backend("SQLite", f"sqlite+aiosqlite:///{db}", path, args.rows, args.reimport)
+        size = db.stat().st_size / 2**20
+        print(f"  database kept at {db} ({size:.0f} MiB) for lookup_bench.py")
 
     if args.skip_postgres:
         return
