@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -28,7 +29,9 @@ from screener.agi.protocol import (
     trunk_from_channel,
 )
 from screener.db import calls_repo
+from screener.db.engine import is_sqlite
 from screener.db.lifecycle import Database, describe_db_error
+from screener.db.lists_repo import utcnow
 from screener.db.models import Call
 from screener.domain import Action, CallFacts
 from screener.events import CALL_OUTCOME, CALL_STARTED, CALL_VERDICT, EventBus
@@ -110,6 +113,9 @@ class AgiScripts:
         self.database = database
         self.screening = screening
         self.bus = bus
+        # SQLite has one writer at a time and its busy wait is unfair under load; taking
+        # turns in-process keeps every write short. PostgreSQL writes concurrently.
+        self._write_turn: asyncio.Lock | None = asyncio.Lock() if is_sqlite(database.url) else None
 
     async def screen(self, env: AgiEnvironment, channel: AgiChannel) -> ScreenResult:
         call_id = calls_repo.new_call_id()
@@ -136,16 +142,18 @@ class AgiScripts:
         self, call_id: str, facts: CallFacts, env: AgiEnvironment
     ) -> ScreenResult:
         site = self.settings.office.site
+        started_at = utcnow()
         try:
             async with asyncio.timeout(DECISION_TIMEOUT_SECONDS):
-                async with self.database.sessions() as session:
-                    decision = await self.screening.decide(facts, session)
-                    verdict = decision.verdict
-                    digit = (
-                        str(secrets.randbelow(9) + 1)
-                        if verdict.action is Action.CHALLENGE
-                        else None
-                    )
+                # Decide in a read-only session, then write in a short one of its own: a
+                # read snapshot is never upgraded to a write (SQLite would refuse it when
+                # another call wrote in between).
+                decision = await self.screening.decide(facts)
+                verdict = decision.verdict
+                digit = (
+                    str(secrets.randbelow(9) + 1) if verdict.action is Action.CHALLENGE else None
+                )
+                async with self._writing(), self.database.sessions() as session:
                     call = await calls_repo.record_call(
                         session,
                         facts,
@@ -154,6 +162,7 @@ class AgiScripts:
                         site=site,
                         source="agi",
                         channel_id=calls_repo.clip(env.get("agi_uniqueid"), 128) or None,
+                        started_at=started_at,
                         decision_ms=round(decision.elapsed_ms, 3),
                     )
                     call.challenge_digit = digit
@@ -178,6 +187,9 @@ class AgiScripts:
         )
         return ScreenResult(call_id, verdict.action.value, reasons, digit, True)
 
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        return self._write_turn if self._write_turn is not None else contextlib.nullcontext()
+
     async def outcome(self, env: AgiEnvironment, channel: AgiChannel) -> str:
         call_id = (env.arg(1) or "").lower()
         outcome = (env.arg(2) or "").lower()
@@ -195,7 +207,7 @@ class AgiScripts:
 
     async def _finish(self, call_id: str, outcome: str, step: str) -> str:
         try:
-            async with self.database.sessions() as session:
+            async with self._writing(), self.database.sessions() as session:
                 existing = await session.get(Call, call_id)
                 if existing is None:
                     log.warning("outcome %s for an unknown call", outcome)
