@@ -16,6 +16,7 @@ import httpx
 
 from screener.ari.errors import STATUS_UNREACHABLE, AriError
 from screener.ari.models import Application, Channel, Playback, StoredRecording
+from screener.ari.transport import LeanTransport
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,14 @@ class AriClient:
         password: str,
         *,
         timeout: float = 5.0,
-        max_connections: int = 100,
+        max_connections: int = 16,
     ) -> None:
         self.base = rest_base(url)
         self._http = httpx.AsyncClient(
             base_url=self.base,
             headers={"Authorization": basic_auth_header(username, password)},
             timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            transport=LeanTransport(max_connections),
         )
 
     async def __aenter__(self) -> AriClient:

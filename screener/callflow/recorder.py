@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 Published = list[tuple[str, dict[str, Any], str]]
 Operation = Callable[[AsyncSession], Awaitable[Published]]
 
-BATCH_SIZE = 200
+BATCH_SIZE = 500
+BATCH_WINDOW_SECONDS = 0.05
+"""After the first queued operation, wait this long for more to share its transaction."""
 
 
 @dataclass
@@ -57,6 +59,10 @@ class CallRecorder:
         self.source = source
         self._queue: asyncio.Queue[Operation | None] = asyncio.Queue()
         self.stats = RecorderStats()
+        # Calls whose record is written (or written in the open transaction), so timeline
+        # events need no lookup and events of calls that could not be recorded are skipped.
+        self._known: set[str] = set()
+        self._known_in_batch: set[str] = set()
 
     # What call handling queues ----------------------------------------------------------------
 
@@ -82,6 +88,7 @@ class CallRecorder:
                 started_at=started_at,
                 decision_ms=decision_ms,
             )
+            self._known_in_batch.add(call.id)
             return [
                 (CALL_STARTED, call_payloads.started_payload(call), call.id),
                 (CALL_VERDICT, call_payloads.verdict_payload(call), call.id),
@@ -91,7 +98,7 @@ class CallRecorder:
 
     def add_event(self, call_id: str, kind: str, detail: dict[str, Any] | None = None) -> None:
         async def op(session: AsyncSession) -> Published:
-            if await session.get(Call, call_id) is not None:
+            if call_id in self._known or call_id in self._known_in_batch:
                 await calls_repo.add_event(session, call_id, kind, detail)
             return []
 
@@ -99,6 +106,8 @@ class CallRecorder:
 
     def finish_call(self, call_id: str, **outcome: Any) -> None:
         async def op(session: AsyncSession) -> Published:
+            self._known.discard(call_id)
+            self._known_in_batch.discard(call_id)
             call = await calls_repo.finish_call(session, call_id, **outcome)
             if call is None or call.outcome != outcome.get("outcome"):
                 return []
@@ -148,6 +157,8 @@ class CallRecorder:
                 return
             batch = [first]
             closing = False
+            if self._queue.empty():
+                await asyncio.sleep(BATCH_WINDOW_SECONDS)
             while len(batch) < BATCH_SIZE and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
@@ -180,9 +191,12 @@ class CallRecorder:
 
     async def _run_in_transaction(self, ops: list[Operation]) -> Published:
         published: Published = []
+        self._known_in_batch = set()
         async with self._sessions() as session, session.begin():
             for op in ops:
                 published.extend(await op(session))
+        self._known |= self._known_in_batch
+        self._known_in_batch = set()
         self.stats.written += len(ops)
         return published
 
