@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from screener.db.engine import inline_sqlite
 from screener.db.lists_repo import utcnow
-from screener.db.models import Call, CallEvent
+from screener.db.models import Call, CallEvent, CallReason
 from screener.domain import CallerHistory, CallFacts, Verdict
 
 MAX_STORED_TEXT = 256
@@ -167,6 +167,10 @@ async def record_call(
             kind="decided",
             detail={"action": verdict.action.value, "reasons": list(verdict.reason_codes)},
         )
+    )
+    session.add_all(
+        CallReason(call_id=call.id, code=code, started_at=call.started_at, flagged=call.flagged)
+        for code in dict.fromkeys(verdict.reason_codes)
     )
     await session.flush()
     return call

@@ -105,6 +105,15 @@ class Call(Base):
         Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
         Index("ix_calls_flagged_started_at", "flagged", "started_at"),
         Index("ix_calls_channel_id", "channel_id"),
+        # Statistics by day read only this index (migration 0002).
+        Index(
+            "ix_calls_stats",
+            "started_at",
+            "verdict",
+            "flagged",
+            "challenge_result",
+            "caller_number",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -158,6 +167,22 @@ class CallEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     call: Mapped[Call] = relationship(back_populates="events")
+
+
+class CallReason(Base):
+    """Each reason code of a call, so the console can filter by reason on an index."""
+
+    __tablename__ = "call_reasons"
+    __table_args__ = (
+        Index("ix_call_reasons_code_flagged_started_at", "code", "flagged", "started_at"),
+    )
+
+    call_id: Mapped[str] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(48), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class User(Base):

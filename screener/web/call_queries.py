@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Text, and_, cast, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screener.db.models import Call
+from screener.db.models import Call, CallReason
 from screener.domain import ReasonCode
 
 VERDICTS = ("allow", "challenge", "block")
@@ -51,11 +52,6 @@ class Cursor:
         return cls(started, call_id)
 
 
-def reason_pattern(code: str) -> str:
-    """The reasons JSON as stored holds ``"code": "<code>"`` for each reason."""
-    return f'%"code": "{ReasonCode(code).value}"%'
-
-
 async def find_calls(
     session: AsyncSession,
     filters: CallFilter,
@@ -63,7 +59,18 @@ async def find_calls(
     limit: int = PAGE_SIZE,
 ) -> tuple[Sequence[Call], Cursor | None]:
     """Newest first; returns the page and the cursor of the next one (None at the end)."""
+    # With a reason, walk the call_reasons index (code, flagged, started_at) instead of
+    # reading every call's reasons JSON; the row order and the cursor are the same.
+    at: Any = Call.started_at
+    key: Any = Call.id
     query = select(Call)
+    if filters.reason:
+        query = query.join(CallReason, CallReason.call_id == Call.id).where(
+            CallReason.code == ReasonCode(filters.reason).value
+        )
+        at, key = CallReason.started_at, CallReason.call_id
+        if filters.flagged is not None:
+            query = query.where(CallReason.flagged == filters.flagged)
     if filters.flagged is not None:
         query = query.where(Call.flagged == filters.flagged)
     if filters.verdict:
@@ -71,21 +78,16 @@ async def find_calls(
     if filters.number:
         query = query.where(Call.caller_number == filters.number)
     if filters.since:
-        query = query.where(Call.started_at >= filters.since)
+        query = query.where(at >= filters.since)
     if filters.until:
-        query = query.where(Call.started_at < filters.until)
+        query = query.where(at < filters.until)
     if filters.review_state:
         query = query.where(Call.review_state == filters.review_state)
-    if filters.reason:
-        query = query.where(cast(Call.reasons, Text).like(reason_pattern(filters.reason)))
     if cursor is not None:
         query = query.where(
-            or_(
-                Call.started_at < cursor.started_at,
-                and_(Call.started_at == cursor.started_at, Call.id < cursor.call_id),
-            )
+            or_(at < cursor.started_at, and_(at == cursor.started_at, key < cursor.call_id))
         )
-    query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)
+    query = query.order_by(at.desc(), key.desc()).limit(limit + 1)
     rows = (await session.execute(query)).scalars().all()
     if len(rows) > limit:
         last = rows[limit - 1]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screener.db.models import ListEntry
 from screener.numbers import InvalidEntry, NumberAnalyser
 
 PAGE_SIZE = 50
+LABEL_SCAN_WINDOW = 200_000
+"""A label search looks at this many of a list's newest entries (a number search, all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,24 @@ async def entries_page(
         if after:
             query = query.where(ListEntry.value > after)
         query = query.order_by(ListEntry.value)
+    elif search.text:
+        # Substring search has no index: bound it to the newest entries, newest first.
+        floor = (
+            select(ListEntry.id)
+            .where(ListEntry.list_id == list_id)
+            .order_by(ListEntry.id.desc())
+            .offset(LABEL_SCAN_WINDOW)
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = query.where(
+            ListEntry.label.like(_like(search.text), escape="\\"),
+            ListEntry.id > func.coalesce(floor, 0),
+        )
+        if after and after.isdigit():
+            query = query.where(ListEntry.id < int(after))
+        query = query.order_by(ListEntry.id.desc())
     else:
-        if search.text:
-            query = query.where(ListEntry.label.like(_like(search.text), escape="\\"))
         if after and after.isdigit():
             query = query.where(ListEntry.id > int(after))
         query = query.order_by(ListEntry.id)

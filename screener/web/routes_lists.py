@@ -19,7 +19,7 @@ from screener.domain import Action, ListKind
 from screener.numbers import InvalidEntry
 from screener.web.context import WebContext, web_context
 from screener.web.deps import Admin, ListEditor
-from screener.web.list_queries import EntrySearch, entries_page
+from screener.web.list_queries import LABEL_SCAN_WINDOW, EntrySearch, entries_page
 from screener.web.rendering import flash, render
 
 router = APIRouter()
@@ -146,6 +146,7 @@ async def list_page(
             "entries": entries,
             "search": search,
             "search_kind": "number" if parsed.prefix else ("label" if parsed.text else ""),
+            "label_window": LABEL_SCAN_WINDOW,
             "next_after": next_after,
             "first_page": not after,
             "kinds": list(ListKind),
