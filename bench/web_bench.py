@@ -348,7 +348,7 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                httpx.get(base + "/healthz", timeout=1)
+                httpx.get(base + "/login", timeout=1)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or child.poll() is not None:

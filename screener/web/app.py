@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
@@ -43,8 +44,14 @@ SESSION_COOKIE = "screener_session"
 
 
 def create_app(
-    settings: Settings, database: Database, screening: ScreeningService, bus: EventBus
+    settings: Settings,
+    database: Database,
+    screening: ScreeningService,
+    bus: EventBus,
+    *,
+    public_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
+    """The console. ``public_routers`` (e.g. ``/healthz``, ``/metrics``) need no sign-in."""
     web = settings.web
     app = FastAPI(
         title="Screener",
@@ -73,6 +80,8 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for public in public_routers:
+        app.include_router(public)
     for module in (
         routes_auth,
         routes_board,

@@ -82,8 +82,3 @@ async def login(
 async def logout(request: Request, user: Reception) -> Response:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
-
-
-@router.get("/healthz", include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}

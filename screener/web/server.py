@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import uvicorn
+from fastapi import APIRouter
 
 from screener.db.lifecycle import Database
 from screener.events import EventBus
@@ -42,9 +43,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def serve_web(
-    settings: Settings, database: Database, screening: ScreeningService, bus: EventBus
+    settings: Settings,
+    database: Database,
+    screening: ScreeningService,
+    bus: EventBus,
+    *,
+    public_routers: Sequence[APIRouter] = (),
 ) -> None:
-    app = create_app(settings, database, screening, bus)
+    """Serve the console on ``settings.web.host:port`` until cancelled."""
+    app = create_app(settings, database, screening, bus, public_routers=public_routers)
     config = uvicorn.Config(
         app,
         host=settings.web.host,

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screener.db.models import Call
+from screener.db.models import Call, CallReason
 from screener.web.context import WebContext
 
 CACHE_SECONDS = 60.0
@@ -75,18 +75,12 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
             .limit(TOP)
         )
         setattr(stats, target, [(str(n), int(c)) for n, c in top])
-    if dialect == "sqlite":
-        reason_sql = (
-            "SELECT json_extract(r.value, '$.code'), count(*) "
-            "FROM calls, json_each(calls.reasons) r "
-            "WHERE calls.started_at >= :since AND calls.flagged GROUP BY 1 ORDER BY 2 DESC"
-        )
-    else:
-        reason_sql = (
-            "SELECT r->>'code', count(*) FROM calls, json_array_elements(calls.reasons) r "
-            "WHERE calls.started_at >= :since AND calls.flagged GROUP BY 1 ORDER BY 2 DESC"
-        )
-    reason_rows = await session.execute(text(reason_sql), {"since": since_bind})
+    reason_rows = await session.execute(
+        select(CallReason.code, func.count())
+        .where(CallReason.flagged.is_(True), CallReason.started_at >= since)
+        .group_by(CallReason.code)
+        .order_by(func.count().desc())
+    )
     stats.reasons = [(str(code), int(count)) for code, count in reason_rows if code]
     return stats
 

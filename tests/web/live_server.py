@@ -87,7 +87,7 @@ class LiveServer:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                httpx.get(self.url + "/healthz", timeout=1)
+                httpx.get(self.url + "/login", timeout=1)
                 return
             except httpx.TransportError:
                 time.sleep(0.05)

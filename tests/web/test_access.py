@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from screener.web import deps
 from tests.web.conftest import PASSWORD, SignedIn, WebApp, client_for, csrf_of, login
 
-PUBLIC = {("/login", "GET"), ("/login", "POST"), ("/healthz", "GET")}
+PUBLIC = {("/login", "GET"), ("/login", "POST"), ("/public", "GET")}
 ROLE_DEPS = {
     deps.require_reception: "reception",
     deps.require_list_editor: "list_editor",
@@ -56,6 +56,27 @@ def _endpoints(webapp: WebApp) -> list[tuple[str, set[str], Any]]:
             for context in route.effective_route_contexts():
                 found.append((context.path, set(context.methods), context.dependant))
     return found
+
+
+async def test_public_routers_need_no_sign_in(webapp: WebApp) -> None:
+    from fastapi import APIRouter
+
+    from screener.web import create_app
+
+    public = APIRouter()
+
+    @public.get("/public")
+    async def probe() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app = create_app(
+        webapp.settings, webapp.database, webapp.screening, webapp.bus, public_routers=[public]
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        assert (await client.get("/public")).json() == {"status": "ok"}
+        assert (await client.get("/")).status_code == 303
 
 
 def test_every_route_has_exactly_one_role(webapp: WebApp) -> None:
