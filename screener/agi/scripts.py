@@ -118,25 +118,27 @@ class AgiScripts:
         self._write_turn: asyncio.Lock | None = asyncio.Lock() if is_sqlite(database.url) else None
 
     async def screen(self, env: AgiEnvironment, channel: AgiChannel) -> ScreenResult:
+        """Decide, record, publish, and hand the verdict to the dialplan.
+
+        The call id is set in the log context for the rest of the session (each
+        session is its own task, so it does not leak into other sessions).
+        """
         call_id = calls_repo.new_call_id()
-        token = current_call_id.set(call_id)
+        current_call_id.set(call_id)
+        facts = facts_from_environment(env)
+        result = await self._decide_and_record(call_id, facts, env)
         try:
-            facts = facts_from_environment(env)
-            result = await self._decide_and_record(call_id, facts, env)
-            try:
-                await channel.set_variable("SCREENER_VERDICT", result.verdict)
-                await channel.set_variable("SCREENER_REASONS", result.reasons)
-                await channel.set_variable("SCREENER_CALL_ID", result.call_id)
-                if result.digit is not None:
-                    await channel.set_variable("SCREENER_DIGIT", result.digit)
-            except AgiHangup:
-                log.info("caller hung up before the verdict was handed over")
-                if result.recorded:
-                    await self._finish(call_id, "abandoned", step="screen")
-                raise
-            return result
-        finally:
-            current_call_id.reset(token)
+            await channel.set_variable("SCREENER_VERDICT", result.verdict)
+            await channel.set_variable("SCREENER_REASONS", result.reasons)
+            await channel.set_variable("SCREENER_CALL_ID", result.call_id)
+            if result.digit is not None:
+                await channel.set_variable("SCREENER_DIGIT", result.digit)
+        except AgiHangup:
+            log.info("caller hung up before the verdict was handed over")
+            if result.recorded:
+                await self._finish(call_id, "abandoned", step="screen")
+            raise
+        return result
 
     async def _decide_and_record(
         self, call_id: str, facts: CallFacts, env: AgiEnvironment
@@ -197,11 +199,8 @@ class AgiScripts:
             log.warning("outcome request with a bad call id or outcome; ignored")
             status = "invalid"
         else:
-            token = current_call_id.set(call_id)
-            try:
-                status = await self._finish(call_id, outcome, step="agi")
-            finally:
-                current_call_id.reset(token)
+            current_call_id.set(call_id)  # for the rest of this session's task
+            status = await self._finish(call_id, outcome, step="agi")
         await channel.set_variable("SCREENER_OUTCOME", status)
         return status
 

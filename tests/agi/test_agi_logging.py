@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from screener.db import calls_repo
 from screener.db.lifecycle import Database, open_database
 from screener.events import EventBus
 from screener.logging_setup import configure_logging
@@ -22,7 +23,7 @@ from screener.settings import (
     MqttSettings,
     Settings,
 )
-from tests.agi.conftest import AgiTranscript, agi_call, running_agi
+from tests.agi.conftest import AgiTranscript, agi_call, environment, running_agi, speak_agi
 from tests.support.pgcluster import free_port
 
 ARI_SECRET = "ari-Pa55w0rd-xyz"
@@ -43,6 +44,10 @@ def json_logging() -> Iterator[None]:
         root.setLevel(saved[1])
 
 
+def agi_environment_bytes(port: int) -> bytes:
+    return ("\n".join(environment(port)) + "\n\n").encode()
+
+
 def log_records(text: str) -> list[dict[str, str]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
@@ -53,12 +58,23 @@ async def test_agi_log_lines_carry_the_call_id(
     with json_logging():
         async with running_agi(settings, database) as agi:
             result = await agi_call(agi.port, callerid="+447911123456")
+            refused = await speak_agi(
+                agi.port, agi_environment_bytes(agi.port), reply=b"510 Invalid command\n"
+            )
+        async with agi.database.sessions() as session:
+            refused_calls = await calls_repo.list_calls(session, limit=5)
     call_id = result.variables["SCREENER_CALL_ID"]
     records = log_records(capsys.readouterr().err)
     about_call = [r for r in records if r["logger"] == "screener.agi.scripts"]
     assert about_call, records
-    assert all(r.get("call_id") == call_id for r in about_call)
-    assert any("allow" in r["msg"] for r in about_call)
+    assert all(r.get("call_id") for r in about_call)
+    assert any("allow" in r["msg"] and r["call_id"] == call_id for r in about_call)
+    # The session-level warning for the refused SET VARIABLE names its call too.
+    assert len(refused.commands) == 1
+    refused_id = next(c.id for c in refused_calls if c.id != call_id)
+    ended = [r for r in records if "SET VARIABLE SCREENER_VERDICT refused" in r["msg"]]
+    assert [r.get("call_id") for r in ended] == [refused_id]
+    assert not any(r.get("call_id") for r in records if "FastAGI listening" in r["msg"])
 
 
 async def _call_with_everything_failing(
