@@ -157,7 +157,7 @@ async def _serve(
         await asyncio.gather(reader, *components, return_exceptions=True)
         await recorder.close()
         try:
-            await asyncio.wait_for(writer, 10)
+            await asyncio.wait_for(writer, 30)
         except TimeoutError:
             log.error("gave up writing %d queued call records", recorder.pending)
         await client.aclose()
