@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from screener.db.models import Call, CallReason
 from screener.web.context import WebContext
+
+log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 TOP = 10
@@ -63,18 +67,21 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
         stats.per_day.setdefault(day, Counter())[verdict or "undecided"] += int(count)
         if challenge_result:
             stats.challenge[str(challenge_result)] += int(count)
-    for verdict_filter, target in (
+    # Grouping on an expression keeps SQLite on the (started_at, ...) index for the range
+    # instead of walking the caller_number index over the whole table.
+    number = func.coalesce(Call.caller_number, "")
+    for condition, target in (
         (Call.verdict == "block", "top_blocked"),
         (Call.flagged, "top_flagged"),
     ):
         top = await session.execute(
-            select(Call.caller_number, func.count())
-            .where(Call.started_at >= since, verdict_filter, Call.caller_number.is_not(None))
-            .group_by(Call.caller_number)
+            select(number, func.count())
+            .where(Call.started_at >= since, condition)
+            .group_by(number)
             .order_by(func.count().desc())
-            .limit(TOP)
+            .limit(TOP + 1)
         )
-        setattr(stats, target, [(str(n), int(c)) for n, c in top])
+        setattr(stats, target, [(str(n), int(c)) for n, c in top if n][:TOP])
     reason_rows = await session.execute(
         select(CallReason.code, func.count())
         .where(CallReason.flagged.is_(True), CallReason.started_at >= since)
@@ -86,12 +93,31 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
 
 
 async def cached_stats(ctx: WebContext, days: int) -> Stats:
+    """At most a minute old; a stale figure is served while a fresh one is computed."""
     key = f"stats:{days}"
     hit = ctx.cache.get(key)
-    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-        cached: Stats = hit[1]
-        return cached
-    async with ctx.database.sessions() as session:
-        stats = await compute(session, days)
-    ctx.cache[key] = (time.monotonic(), stats)
-    return stats
+    if hit is None:
+        return await _refresh(ctx, days)
+    age = time.monotonic() - hit[0]
+    if age >= CACHE_SECONDS and f"stats-task:{days}" not in ctx.cache:
+        task = asyncio.create_task(_refresh_in_background(ctx, days))
+        ctx.cache[f"stats-task:{days}"] = (time.monotonic(), task)
+    cached: Stats = hit[1]
+    return cached
+
+
+async def _refresh_in_background(ctx: WebContext, days: int) -> None:
+    try:
+        await _refresh(ctx, days)
+    except Exception:
+        log.exception("cannot compute the statistics")
+
+
+async def _refresh(ctx: WebContext, days: int) -> Stats:
+    try:
+        async with ctx.database.sessions() as session:
+            stats = await compute(session, days)
+        ctx.cache[f"stats:{days}"] = (time.monotonic(), stats)
+        return stats
+    finally:
+        ctx.cache.pop(f"stats-task:{days}", None)
