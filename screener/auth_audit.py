@@ -52,9 +52,9 @@ async def search(
         pattern = _escape_like(text)
         query = query.where(
             or_(
-                AuditEntry.actor.like(pattern, escape="\\"),
-                AuditEntry.action.like(pattern, escape="\\"),
-                AuditEntry.target.like(pattern, escape="\\"),
+                AuditEntry.actor.ilike(pattern, escape="\\"),
+                AuditEntry.action.ilike(pattern, escape="\\"),
+                AuditEntry.target.ilike(pattern, escape="\\"),
             )
         )
     if actor:

@@ -12,7 +12,7 @@ from screener.db.models import ListEntry
 from screener.numbers import InvalidEntry, NumberAnalyser
 
 PAGE_SIZE = 50
-LABEL_SCAN_WINDOW = 200_000
+LABEL_SCAN_WINDOW = 50_000
 """A label search looks at this many of a list's newest entries (a number search, all)."""
 
 
@@ -70,7 +70,7 @@ async def entries_page(
             .scalar_subquery()
         )
         query = query.where(
-            ListEntry.label.like(_like(search.text), escape="\\"),
+            ListEntry.label.ilike(_like(search.text), escape="\\"),
             ListEntry.id > func.coalesce(floor, 0),
         )
         if after and after.isdigit():

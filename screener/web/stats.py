@@ -43,7 +43,11 @@ class Stats:
 
 
 def _day_expr(dialect: str) -> str:
-    return "date(started_at)" if dialect == "sqlite" else "to_char(started_at, 'YYYY-MM-DD')"
+    return (
+        "date(started_at)"
+        if dialect == "sqlite"
+        else "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    )
 
 
 async def compute(session: AsyncSession, days: int, now: datetime | None = None) -> Stats:

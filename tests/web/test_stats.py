@@ -12,7 +12,6 @@ from tests.web.calls_support import record_call
 from tests.web.conftest import WebApp
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_figures(webapp: WebApp) -> None:
     premium = [
         await record_call(webapp.database, webapp.screening, "09098790000", "p") for _ in range(3)
