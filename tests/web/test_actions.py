@@ -237,3 +237,15 @@ async def test_user_admin(webapp: WebApp, admin: SignedIn) -> None:
         f"/admin/users/{admin_id.group(1)}", {"role": "reception", "active": "true"}
     )
     assert demote.status_code == 400
+
+
+async def test_caller_name_escaped_in_list_attributes(webapp: WebApp, editor: SignedIn) -> None:
+    name = '"><img src=x onerror=window.__x=1>'
+    call_id = await record_call(webapp.database, webapp.screening, "07700900321", name)
+    assert (await editor.post(f"/calls/{call_id}/block", {"expires_days": "0"})).status_code == 303
+    lists = await editor.client.get("/lists")
+    list_id = re.search(r'href="/lists/(\d+)">Blocked from console<', lists.text)
+    assert list_id
+    page = await editor.client.get(f"/lists/{list_id.group(1)}")
+    assert 'value="&#34;&gt;&lt;img src=x onerror=window.__x=1&gt;"' in page.text
+    assert "<img src=x" not in page.text
