@@ -268,15 +268,11 @@ async def list_calls(
     if review_state:
         query = query.where(Call.review_state == review_state)
     if reason:
-        query = query.where(func.cast(Call.reasons, _text_type()).like(f'%"code": "{reason}"%'))
+        query = query.join(CallReason, CallReason.call_id == Call.id).where(
+            CallReason.code == reason
+        )
     query = query.order_by(Call.started_at.desc()).limit(limit)
     return (await session.execute(query)).scalars().all()
-
-
-def _text_type() -> Any:
-    from sqlalchemy import Text
-
-    return Text()
 
 
 async def review_call(
