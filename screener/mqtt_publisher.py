@@ -121,6 +121,18 @@ class _ConnectionLost(Exception):
     pass
 
 
+def _honour_cancellation() -> None:
+    """Re-raise a cancellation that an ``asyncio.wait_for`` inside aiomqtt swallowed.
+
+    On Python 3.11 ``wait_for`` returns the result instead of raising when the awaited
+    operation finishes at the moment the task is cancelled; the request is still
+    counted by ``Task.cancelling()``, so it can be honoured here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def _watch_connection(client: aiomqtt.Client) -> None:
     """Return only by raising: the messages iterator fails when the connection drops."""
     async for _message in client.messages:
@@ -172,6 +184,7 @@ class MqttPublisher:
                 try:
                     await self._session()
                 except (aiomqtt.MqttError, _ConnectionLost, OSError) as exc:
+                    _honour_cancellation()
                     was_connected = self.state.connected
                     self.state.connected = False
                     self.state.connect_failures += 1
@@ -198,6 +211,7 @@ class MqttPublisher:
     async def _session(self) -> None:
         client = build_client(self.mqtt, self.site)
         async with client:
+            _honour_cancellation()
             self.state.connected = True
             self.state.connects += 1
             self.state.last_error = None
@@ -207,6 +221,7 @@ class MqttPublisher:
                 await client.publish(
                     status_topic(self.prefix, self.site), STATUS_ONLINE, qos=QOS, retain=True
                 )
+                _honour_cancellation()
                 await self._publish_forever(client, watcher)
             except asyncio.CancelledError:
                 await self._say_offline(client)
@@ -227,6 +242,7 @@ class MqttPublisher:
                 await client.publish(topic, event_payload(event), qos=QOS)
                 self.state.published += 1
             self._pending = None
+            _honour_cancellation()
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """Clean shutdown: mark the site offline (the broker drops the will on DISCONNECT)."""

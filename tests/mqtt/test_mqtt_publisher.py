@@ -222,7 +222,7 @@ async def test_username_and_password_are_used_and_never_logged(
         await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
         publish_call(bus, CALL_OUTCOME, "abc", outcome="answered")
         await seen.wait_for(lambda: len(seen.messages) >= 2)
-        assert state.mqtt.published == 1
+        await wait_until(lambda: state.mqtt.published == 1)
 
     bad = mqtt_settings(mosquitto_auth.port, username="screener", password="wrong-Pa55word")
     async with running_publisher(bad, bus) as state:
@@ -248,7 +248,7 @@ async def test_tls_with_the_configured_ca_and_refusal_without_it(mosquitto_tls: 
         await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
         publish_call(bus, CALL_VERDICT, "tls1", action="allow")
         await seen.wait_for(lambda: len(seen.messages) >= 2)
-        assert state.mqtt.published == 1
+        await wait_until(lambda: state.mqtt.published == 1)
 
     untrusted = mqtt_settings(mosquitto_tls.port, tls=True)  # system CAs do not know ours
     async with running_publisher(untrusted, bus) as state:
@@ -259,4 +259,23 @@ async def test_tls_with_the_configured_ca_and_refusal_without_it(mosquitto_tls: 
     plain = mqtt_settings(mosquitto_tls.port)  # no TLS against a TLS listener
     async with running_publisher(plain, bus) as state:
         await wait_until(lambda: state.mqtt.connect_failures >= 1)
+        assert not state.mqtt.connected
+
+
+async def test_cancellation_always_stops_the_publisher(mosquitto: Mosquitto) -> None:
+    """Cancelling at any moment ends the task, even when a publish completes at that instant
+    (Python 3.11's wait_for, used inside aiomqtt, can swallow such a cancellation)."""
+    settings = mqtt_settings(mosquitto.port)
+    for attempt in range(40):
+        bus = EventBus()
+        state = ServiceState()
+        task = asyncio.create_task(run_mqtt_publisher(settings, bus, state))
+        await wait_until(lambda: state.mqtt.connected)  # noqa: B023
+        publish_call(bus, CALL_STARTED, f"c{attempt}")
+        await asyncio.sleep((attempt % 5) / 1000)  # cancel at varied moments around the PUBACK
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=10)
+        assert done, f"publisher kept running after cancel (attempt {attempt})"
+        assert task.cancelled()
+        assert bus.subscriber_count == 0
         assert not state.mqtt.connected
