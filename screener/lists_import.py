@@ -7,15 +7,17 @@ only touch ``list_entries`` once the whole file has been read, so a file with a
 rejected line changes nothing unless the caller asked to skip invalid lines.
 
 * SQLite: the stdlib ``sqlite3`` module on the database file, batches bound as
-  one JSON parameter each (``json_each``), one ``INSERT ... SELECT ... ORDER BY``
-  into ``list_entries`` so the unique index is filled in order.
-* PostgreSQL: ``COPY`` (asyncpg) into a temporary table, then one
-  ``INSERT ... SELECT DISTINCT ON ... ON CONFLICT DO UPDATE``.
+  one JSON parameter each (``json_each``), then one ``INSERT ... SELECT ... ORDER
+  BY value ... ON CONFLICT DO NOTHING`` so the unique index is filled in order.
+* PostgreSQL: ``COPY`` (asyncpg) into a temporary table, then the same
+  ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``.
 
 Re-importing a file is idempotent: an entry already on the list is matched on
-``(value, is_prefix)`` and its label, note, source and dates are set to the
-file's (the file is the source of truth for its rows). When a number appears
-twice in one file, the last line wins.
+``(value, is_prefix)``, and an UPDATE before the insert sets its label, note,
+source and dates to the file's, for the columns the file has (the file is the
+source of truth for its rows; a column it lacks is left alone). When a number
+appears twice in one file, the last line wins. Measurements behind these choices
+are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -624,20 +626,24 @@ def import_sqlite(
             try:
                 _sqlite_apply(con, reader, options, stats, progress)
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
-            if stats.applied:
-                con.execute("COMMIT")
-            else:
-                con.execute("ROLLBACK")
+            con.execute("COMMIT" if stats.applied else "ROLLBACK")
         finally:
-            con.execute("PRAGMA synchronous=NORMAL")
-            if journal != "delete-kept":
-                con.execute("PRAGMA journal_mode=WAL")
+            if journal == "delete":
+                _back_to_wal(con)
     finally:
         con.close()
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _back_to_wal(con: sqlite3.Connection) -> None:
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:  # someone opened it meanwhile: they set WAL
+        log.warning("could not switch the database back to WAL after the import: %s", exc)
 
 
 def _sqlite_fast_journal(con: sqlite3.Connection) -> str:
