@@ -183,14 +183,16 @@ class MqttPublisher:
             while True:
                 try:
                     await self._session()
-                except (aiomqtt.MqttError, _ConnectionLost, OSError) as exc:
+                except Exception as exc:  # any failure: count it, wait, connect again
                     _honour_cancellation()
                     was_connected = self.state.connected
                     self.state.connected = False
                     self.state.connect_failures += 1
                     self.state.last_error = _describe(exc)
                     self._refresh_counters()
-                    if was_connected:
+                    if not isinstance(exc, aiomqtt.MqttError | _ConnectionLost | OSError):
+                        log.exception("MQTT publisher failed; restarting it")
+                    elif was_connected:
                         backoff = RECONNECT_INITIAL_SECONDS
                         log.warning("MQTT connection to %s lost: %s", where, _describe(exc))
                     else:
