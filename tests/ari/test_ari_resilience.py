@@ -128,20 +128,27 @@ async def test_sqlite_outage_mid_call_fails_open_and_service_recovers(
     async with running_service(slow_digits(sqlite_url), digits="3") as run:
         in_progress = run.pbx.place_call("anonymous", behaviour=WAITING)
         await in_challenge(run, in_progress)
-        # The database disappears: the file is replaced by a directory.
+        # The database file is swapped for one that is not a database (atomically, so
+        # the path never disappears).
         await run.ctx.database.engine.dispose()
-        db_file.rename(tmp_path / "moved.db")
-        db_file.mkdir()
+        os.link(db_file, tmp_path / "kept.db")
+        (tmp_path / "garbage").write_bytes(b"this is not an SQLite database " * 200)
+        os.replace(tmp_path / "garbage", db_file)
         await run.pbx.press(in_progress, "3")
         await run.finished(in_progress)
         during = run.pbx.place_call("+442071838750", "ACME")
         await run.finished(during)
         await run.wait_idle()
         assert run.ctx.calls is not None
-        recorder_failures = run.ctx.calls.recorder.stats.failed
-        # The database comes back: the service is still running and records calls again.
-        db_file.rmdir()
-        (tmp_path / "moved.db").rename(db_file)
+        recorder = run.ctx.calls.recorder
+        async with asyncio.timeout(10):  # the writer tried (and failed) to record the calls
+            while recorder.pending or recorder.stats.failed == 0:
+                await asyncio.sleep(0.02)
+        recorder_failures = recorder.stats.failed
+        # The database comes back. Connections opened on the bad file meanwhile are
+        # dropped (SQLite has no server to reconnect to); the service itself kept running.
+        os.replace(tmp_path / "kept.db", db_file)
+        await run.ctx.database.engine.dispose()
         after = run.pbx.place_call("anonymous", behaviour=CallerBehaviour(presses=("correct",)))
         await run.finished(after)
         recorded = await run.call_record(after)
