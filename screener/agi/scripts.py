@@ -20,6 +20,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from screener import call_payloads
 from screener.agi.protocol import (
     AgiChannel,
@@ -175,13 +177,16 @@ class AgiScripts:
                 if isinstance(exc, TimeoutError)
                 else describe_db_error(exc, self.database.url)
             )
-            log.error("screening failed, letting the call through: %s", reason)
+            expected = isinstance(exc, TimeoutError | SQLAlchemyError | OSError)
+            log.error(
+                "screening failed, letting the call through: %s", reason, exc_info=not expected
+            )
             return ScreenResult(call_id, Action.ALLOW.value, FAIL_OPEN_REASON, None, False)
         self.bus.publish(CALL_STARTED, call_payloads.started_payload(call), call_id=call_id)
         self.bus.publish(CALL_VERDICT, call_payloads.verdict_payload(call), call_id=call_id)
         reasons = ",".join(verdict.reason_codes)[:MAX_REASONS_TEXT]
         log.info(
-            "AGI call from %s: %s (%s) in %.1f ms",
+            "AGI call from %r: %s (%s) in %.1f ms",
             verdict.number.display[:40],
             verdict.action.value,
             reasons,
