@@ -18,6 +18,7 @@ from screener.web.context import web_context
 from screener.web.deps import ListEditor, Reception
 from screener.web.recordings import media_type, recording_path
 from screener.web.rendering import REASON_LABELS, flash, render
+from screener.web.routes_lists import forget_counts
 
 router = APIRouter()
 
@@ -183,6 +184,7 @@ async def _block_or_allow(
         )
     except (ActionError, ListError, InvalidEntry) as exc:
         raise HTTPException(400, str(exc)) from exc
+    forget_counts(ctx)
     until = f" until {expires_at:%Y-%m-%d}" if expires_at else ""
     flash(request, f"{entry.value} added to \u201c{number_list.name}\u201d{until}.")
     return RedirectResponse(f"/calls/{call_id}", status_code=303)
