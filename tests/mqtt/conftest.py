@@ -15,8 +15,6 @@ import pytest
 
 from tests.support.mosquitto import Mosquitto, TcpLink, find_mosquitto, make_tls_files
 
-pytestmark = pytest.mark.mqtt
-
 
 @pytest.fixture(scope="session")
 def mosquitto_binary() -> Path:

@@ -8,6 +8,7 @@ import contextlib
 import json
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from screener.ari.connection import ConnectionState
@@ -22,6 +23,8 @@ from tests.agi.conftest import agi_call
 from tests.mqtt.conftest import mosquitto, mosquitto_binary, subscriber  # noqa: F401
 from tests.support.mosquitto import Mosquitto
 from tests.support.pgcluster import free_port
+
+pytestmark = pytest.mark.mqtt
 
 
 async def test_agi_call_shows_up_in_metrics_mqtt_and_health(
