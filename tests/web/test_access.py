@@ -241,3 +241,17 @@ async def _token_for(webapp: WebApp, username: str) -> str:
     async with webapp.database.sessions.begin() as session:
         user = await auth.require_user(session, username)
         return (await auth.create_token(session, user, "test")).secret
+
+
+async def test_login_throttling_by_address(webapp: WebApp, anon: httpx.AsyncClient) -> None:
+    token = csrf_of((await anon.get("/login")).text)
+    limit = webapp.settings.web.login_attempts * 5
+    for i in range(limit):
+        bad = await anon.post(
+            "/login", data={"username": f"nobody{i}", "password": "x", "csrf_token": token}
+        )
+        assert bad.status_code == 401
+    locked = await anon.post(
+        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
+    )
+    assert locked.status_code == 429
