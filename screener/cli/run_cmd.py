@@ -7,7 +7,7 @@ import typer
 from screener.cli.common import run as run_coroutine
 from screener.cli.common import settings_of
 from screener.demo.simulator import run_demo
-from screener.service import Component, run_service
+from screener.service import Component, ServiceContext, run_service
 from screener.settings import Settings
 
 NO_ARI_MESSAGE = (
@@ -19,12 +19,32 @@ NO_ARI_MESSAGE = (
 
 
 def service_components(settings: Settings) -> list[Component]:
-    """The extra components ``screener run`` starts beside call handling.
+    """The components ``screener run`` starts beside call handling.
 
-    Each is ``async def component(ctx: ServiceContext) -> None`` (see screener.service);
-    the web console, MQTT publisher and FastAGI server are added here.
+    Each is ``async def component(ctx: ServiceContext) -> None`` (see screener.service):
+    metrics and the ARI state for ``/healthz``, MQTT and FastAGI when enabled, and the web
+    console (with ``/healthz`` and ``/metrics``) when ``web.enabled``.
     """
-    return []
+    from screener.ops.components import ops_components
+    from screener.ops.router import make_ops_router
+    from screener.ops.state import ServiceState
+
+    state = ServiceState.from_settings(settings)
+    components: list[Component] = list(ops_components(settings, state))
+    if settings.web.enabled:
+        from screener.web.server import serve_web
+
+        async def web_console(ctx: ServiceContext) -> None:
+            await serve_web(
+                ctx.settings,
+                ctx.database,
+                ctx.screening,
+                ctx.bus,
+                public_routers=[make_ops_router(state)],
+            )
+
+        components.append(web_console)
+    return components
 
 
 def run(ctx: typer.Context) -> None:

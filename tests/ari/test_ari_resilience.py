@@ -255,6 +255,7 @@ async def test_sigterm_sends_calls_in_progress_back(sqlite_url: str, tmp_path: P
             "SCREENER_ARI__URL": pbx.url,
             "SCREENER_ARI__PASSWORD": PASSWORD,
             "SCREENER_CHALLENGE__DIGIT_TIMEOUT_SECONDS": "60",
+            "SCREENER_WEB__ENABLED": "false",
         }
         (tmp_path / "none.toml").write_text("")
         process = subprocess.Popen(
