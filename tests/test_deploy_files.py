@@ -233,17 +233,42 @@ def test_asterisk_image_recipe_and_scripts() -> None:
         subprocess.run(["sh", "-n", str(script)], check=True)
 
 
-def test_asterisk_entrypoint_substitutes_the_ari_password(tmp_path: Path) -> None:
-    """Run the entrypoint's substitution on a sample ari.conf with awkward characters."""
-    script = (ROOT / "docker" / "asterisk" / "entrypoint.sh").read_text()
-    awk = script[script.index("awk") : script.index('"$1"')]
-    sample = tmp_path / "ari.conf"
-    sample.write_text("[screener]\ntype = user\npassword = ${ARI_PASSWORD}\n")
+def test_asterisk_entrypoint_prepares_the_project_config(tmp_path: Path) -> None:
+    """Run the real entrypoint over the real asterisk-config/ into a scratch directory."""
+    source = ROOT / "asterisk-config"
+    if not (source / "ari.conf").exists() or not (source / "http.conf").exists():
+        pytest.skip("asterisk-config/ has no ari.conf and http.conf to prepare")
+    target = tmp_path / "etc-asterisk"
+    target.mkdir()
+    secret = "p&ss\\w/rd$1 #x"
+    compose_env = compose()["services"]["asterisk"]["environment"]
     result = subprocess.run(
-        ["sh", "-c", f'{awk} "$1"', "sh", str(sample)],
+        ["sh", str(ROOT / "docker" / "asterisk" / "entrypoint.sh"), "echo", "started"],
         capture_output=True,
         text=True,
         check=True,
-        env={"ARI_PASSWORD": "p&ss\\w/rd$1", "PATH": "/usr/bin:/bin"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ASTERISK_CONFIG_SRC": str(source),
+            "ASTERISK_CONFIG_DST": str(target),
+            "ARI_USERNAME": compose_env["ARI_USERNAME"],
+            "ARI_PASSWORD": secret,
+            "ASTERISK_HTTP_BINDADDR": compose_env["ASTERISK_HTTP_BINDADDR"],
+        },
     )
-    assert result.stdout.splitlines()[-1] == "password = p&ss\\w/rd$1"
+    assert result.stdout.strip() == "started"  # it hands over to the command it was given
+    copied = sorted(p.name for p in target.iterdir())
+    assert copied == sorted(p.name for p in source.glob("*.conf"))
+
+    ari = (target / "ari.conf").read_text().splitlines()
+    user = ari.index(f"[{compose_env['ARI_USERNAME']}]")
+    section = ari[user + 1 :]
+    section = section[: next((i for i, x in enumerate(section) if x.startswith("[")), None)]
+    assert f"password = {secret}" in section
+    assert "password_format = plain" in section
+    http = (target / "http.conf").read_text()
+    assert "bindaddr = 0.0.0.0" in http
+    assert "bindaddr = 127.0.0.1" not in http
+    for name in copied:
+        if name not in ("ari.conf", "http.conf"):
+            assert (target / name).read_text() == (source / name).read_text()
