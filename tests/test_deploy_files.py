@@ -162,6 +162,11 @@ def test_screener_environment_builds_valid_settings(
     assert settings.mqtt.enabled and settings.mqtt.host == "mosquitto"
     assert settings.agi.enabled and settings.agi.host == "0.0.0.0"
     assert settings.ari.password.get_secret_value() == "change-me"
+    dialplan = ROOT / "asterisk-config" / "extensions.conf"
+    if dialplan.exists():  # allowed calls continue into a context the dialplan has
+        text = dialplan.read_text()
+        assert f"[{settings.ari.continue_context}]" in text
+        assert f"exten => {settings.ari.continue_extension}," in text
 
 
 def test_compose_config_with_docker_client() -> None:
