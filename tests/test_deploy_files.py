@@ -277,3 +277,12 @@ def test_asterisk_entrypoint_prepares_the_project_config(tmp_path: Path) -> None
     for name in copied:
         if name not in ("ari.conf", "http.conf"):
             assert (target / name).read_text() == (source / name).read_text()
+
+
+def test_published_rtp_range_matches_the_image_rtp_conf() -> None:
+    conf = (ROOT / "docker" / "asterisk" / "rtp.conf").read_text()
+    values = dict(re.findall(r"^(rtpstart|rtpend)\s*=\s*(\d+)", conf, re.MULTILINE))
+    ports = compose()["services"]["asterisk"]["ports"]
+    udp_ranges = [p for p in ports if p.endswith("/udp") and "-" in p]
+    expected = f"{values['rtpstart']}-{values['rtpend']}"
+    assert udp_ranges == [f"{expected}:{expected}/udp"]
