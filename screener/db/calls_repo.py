@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from screener.db.engine import inline_sqlite
+from screener.db.engine import driver_connection
 from screener.db.lists_repo import utcnow
 from screener.db.models import Call, CallEvent, CallReason
 from screener.domain import CallerHistory, CallFacts, Verdict
@@ -44,9 +44,12 @@ async def caller_history(
     """How often ``e164`` called recently and how its last challenge went."""
     if not e164:
         return CallerHistory()
-    inline = await inline_sqlite(session)
-    if inline is not None:
-        return _sqlite_caller_history(inline, e164, now - repeat_window, now - challenge_window)
+    driver = await driver_connection(session)
+    repeat_since, challenge_since = now - repeat_window, now - challenge_window
+    if isinstance(driver, sqlite3.Connection):
+        return _sqlite_caller_history(driver, e164, repeat_since, challenge_since)
+    if session.get_bind().dialect.name == "postgresql":
+        return await _pg_caller_history(driver, e164, repeat_since, challenge_since)
     recent = (
         await session.execute(
             select(func.count())
@@ -83,6 +86,29 @@ _SQLITE_LAST_CHALLENGE = (
 )
 
 
+_PG_RECENT = "SELECT count(*) FROM calls WHERE caller_number = $1 AND started_at >= $2"
+_PG_LAST_CHALLENGE = (
+    "SELECT challenge_result, ended_at, started_at FROM calls "
+    "WHERE caller_number = $1 AND started_at >= $2 AND challenge_result IN ('passed', 'failed') "
+    "ORDER BY started_at DESC LIMIT 1"
+)
+
+
+async def _pg_caller_history(
+    connection: Any, e164: str, repeat_since: datetime, challenge_since: datetime
+) -> CallerHistory:
+    """:func:`caller_history` straight through asyncpg (see ``driver_connection``)."""
+    recent = await connection.fetchval(_PG_RECENT, e164, repeat_since)
+    last = await connection.fetchrow(_PG_LAST_CHALLENGE, e164, challenge_since)
+    if last is None:
+        return CallerHistory(recent_calls=int(recent))
+    return CallerHistory(
+        recent_calls=int(recent),
+        last_challenge_result=last[0],
+        last_challenge_at=last[1] or last[2],
+    )
+
+
 def _sqlite_time(value: datetime) -> str:
     """A UTC datetime as SQLAlchemy stores it on SQLite (so text comparison orders it)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -95,7 +121,7 @@ def _sqlite_read_time(value: str | None) -> datetime | None:
 def _sqlite_caller_history(
     connection: sqlite3.Connection, e164: str, repeat_since: datetime, challenge_since: datetime
 ) -> CallerHistory:
-    """:func:`caller_history` on SQLite, on the caller's thread (see ``inline_sqlite``)."""
+    """:func:`caller_history` on SQLite, on the caller's thread (see ``driver_connection``)."""
     recent = connection.execute(_SQLITE_RECENT, (e164, _sqlite_time(repeat_since))).fetchone()
     last = connection.execute(
         _SQLITE_LAST_CHALLENGE, (e164, _sqlite_time(challenge_since))

@@ -53,31 +53,32 @@ def sqlite_path(url: str) -> str:
     return url.split(":///", 1)[1].split("?", 1)[0]
 
 
-_INLINE_KEY = "screener.inline_sqlite"
+_DRIVER_KEY = "screener.driver_connection"
 
 
-async def inline_sqlite(session: AsyncSession) -> sqlite3.Connection | None:
-    """The stdlib connection under an aiosqlite session (None on other databases).
+async def driver_connection(session: AsyncSession) -> Any:
+    """The driver's own connection under ``session``: a ``sqlite3.Connection`` (inside
+    aiosqlite) or an ``asyncpg.Connection``. Found once per transaction.
 
-    aiosqlite runs each statement on a worker thread; handing a statement over and
-    the result back costs more than a short indexed read (see bench/lookup_bench.py),
-    so the per-call reads run on this thread instead, on the session's own connection
-    (they see its transaction). A session never has two statements in flight, so the
-    connection is never used from two threads at once. Found once per transaction.
+    The per-call reads (list lookup, caller history) use it directly: through
+    SQLAlchemy and aiosqlite a short indexed read costs several times the read itself
+    (a worker-thread hop per statement on SQLite, statement handling in Python on
+    both; see docs/performance.md). On SQLite the read runs on this thread, on the
+    session's own connection, so it sees the session's transaction; a session never
+    has two statements in flight, so the connection is never used from two threads at
+    once. Pending ORM changes are flushed first, as an ORM query would.
     """
-    if session.get_bind().dialect.name != "sqlite":
-        return None
     sync = session.sync_session
     if sync.new or sync.deleted or sync.dirty:
-        await session.flush()  # what an ORM query would have autoflushed
-    cached = session.info.get(_INLINE_KEY)
+        await session.flush()
+    cached = session.info.get(_DRIVER_KEY)
     transaction = sync.get_transaction()
     if cached is not None and transaction is not None and cached[0] is transaction:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    inner = getattr(raw.driver_connection, "_conn", None)
-    if not isinstance(inner, sqlite3.Connection):
-        return None
-    session.info[_INLINE_KEY] = (sync.get_transaction(), inner)
-    return inner
+    driver = raw.driver_connection
+    inner = getattr(driver, "_conn", None)  # aiosqlite keeps the sqlite3 connection here
+    found = inner if isinstance(inner, sqlite3.Connection) else driver
+    session.info[_DRIVER_KEY] = (sync.get_transaction(), found)
+    return found

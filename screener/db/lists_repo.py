@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screener.db.engine import inline_sqlite
+from screener.db.engine import driver_connection
 from screener.db.models import ListEntry, NumberList
 from screener.domain import Action, ListKind, ListMatch
 from screener.numbers import NumberAnalyser, candidate_prefixes
@@ -217,6 +218,14 @@ def _as_aware(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+_PG_LOOKUP = (
+    str(_LOOKUP.text)
+    .replace("IN :values", "= ANY($1::varchar[])")
+    .replace(":number", "$2::varchar")
+)
+"""``_LOOKUP`` for asyncpg: one prepared statement whatever the number's length."""
+
+
 @lru_cache(maxsize=32)
 def _sqlite_lookup(candidates: int) -> str:
     """``_LOOKUP`` for the stdlib driver with ``candidates`` placeholders (a cached statement)."""
@@ -228,17 +237,17 @@ async def lookup(session: AsyncSession, e164: str, now: datetime | None = None) 
     """Every list entry in force now that matches ``e164`` exactly or as a prefix.
 
     One indexed query: the number and each of its prefixes probe the
-    ``(value, is_prefix, list_id)`` index. On SQLite it runs on the caller's thread
-    (see :func:`screener.db.engine.inline_sqlite`).
+    ``(value, is_prefix, list_id)`` index, sent straight to the driver (see
+    :func:`screener.db.engine.driver_connection`).
     """
     now = now or utcnow()
     candidates = candidate_prefixes(e164)
-    inline = await inline_sqlite(session)
+    driver = await driver_connection(session)
     rows: Iterable[Sequence[Any]]
-    if inline is not None:
-        rows = inline.execute(_sqlite_lookup(len(candidates)), (*candidates, e164)).fetchall()
+    if isinstance(driver, sqlite3.Connection):
+        rows = driver.execute(_sqlite_lookup(len(candidates)), (*candidates, e164)).fetchall()
     else:
-        rows = await session.execute(_LOOKUP, {"values": candidates, "number": e164})
+        rows = await driver.fetch(_PG_LOOKUP, candidates, e164)
     matches: list[ListMatch] = []
     for row in rows:
         valid_from = _as_aware(row[4])
