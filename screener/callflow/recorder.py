@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 Published = list[tuple[str, dict[str, Any], str]]
 Operation = Callable[[AsyncSession], Awaitable[Published]]
 
-BATCH_SIZE = 500
+BATCH_SIZE = 100
 BATCH_WINDOW_SECONDS = 0.05
 """After the first queued operation, wait this long for more to share its transaction."""
 
