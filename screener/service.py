@@ -161,6 +161,7 @@ async def _serve(
         except TimeoutError:
             log.error("gave up writing %d queued call records", recorder.pending)
         await client.aclose()
+        gc.unfreeze()
         log.info("screener stopped")
 
 
