@@ -111,7 +111,8 @@ class AriConnection:
             delay = self._delay(failures)
             failures += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
         for task in list(self._hook_tasks):
             task.cancel()
 

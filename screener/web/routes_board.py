@@ -104,7 +104,10 @@ async def board_stream(request: Request, ctx: WebContext) -> AsyncIterator[str]:
         yield "retry: 3000\n\n"
         while True:
             try:
-                event = await asyncio.wait_for(subscription.get(), KEEPALIVE_SECONDS)
+                # asyncio.timeout, unlike wait_for on 3.11, never swallows a cancellation
+                # (a disconnecting browser must end this loop and its subscription).
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    event = await subscription.get()
             except TimeoutError:
                 if await request.is_disconnected():
                     return
