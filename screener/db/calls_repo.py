@@ -47,7 +47,7 @@ async def caller_history(
     driver = await driver_connection(session)
     repeat_since, challenge_since = now - repeat_window, now - challenge_window
     if isinstance(driver, sqlite3.Connection):
-        return _sqlite_caller_history(driver, e164, repeat_since, challenge_since)
+        return sqlite_caller_history(driver, e164, repeat_since, challenge_since)
     if session.get_bind().dialect.name == "postgresql":
         return await _pg_caller_history(driver, e164, repeat_since, challenge_since)
     recent = (
@@ -118,10 +118,10 @@ def _sqlite_read_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
 
 
-def _sqlite_caller_history(
+def sqlite_caller_history(
     connection: sqlite3.Connection, e164: str, repeat_since: datetime, challenge_since: datetime
 ) -> CallerHistory:
-    """:func:`caller_history` on SQLite, on the caller's thread (see ``driver_connection``)."""
+    """:func:`caller_history` on a stdlib SQLite connection, on this thread."""
     recent = connection.execute(_SQLITE_RECENT, (e164, _sqlite_time(repeat_since))).fetchone()
     last = connection.execute(
         _SQLITE_LAST_CHALLENGE, (e164, _sqlite_time(challenge_since))

@@ -241,13 +241,22 @@ async def lookup(session: AsyncSession, e164: str, now: datetime | None = None) 
     :func:`screener.db.engine.driver_connection`).
     """
     now = now or utcnow()
-    candidates = candidate_prefixes(e164)
     driver = await driver_connection(session)
-    rows: Iterable[Sequence[Any]]
     if isinstance(driver, sqlite3.Connection):
-        rows = driver.execute(_sqlite_lookup(len(candidates)), (*candidates, e164)).fetchall()
-    else:
-        rows = await driver.fetch(_PG_LOOKUP, candidates, e164)
+        return lookup_sqlite(driver, e164, now)
+    return _matches(await driver.fetch(_PG_LOOKUP, candidate_prefixes(e164), e164), now)
+
+
+def lookup_sqlite(
+    connection: sqlite3.Connection, e164: str, now: datetime | None = None
+) -> list[ListMatch]:
+    """:func:`lookup` on a stdlib SQLite connection (no session; runs on this thread)."""
+    candidates = candidate_prefixes(e164)
+    rows = connection.execute(_sqlite_lookup(len(candidates)), (*candidates, e164)).fetchall()
+    return _matches(rows, now or utcnow())
+
+
+def _matches(rows: Iterable[Sequence[Any]], now: datetime) -> list[ListMatch]:
     matches: list[ListMatch] = []
     for row in rows:
         valid_from = _as_aware(row[4])
