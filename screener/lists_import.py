@@ -69,6 +69,9 @@ SHOWN_VALUE = 80
 PG_WORK_MEM = "128MB"
 """PostgreSQL's sort memory for the import transaction (the server's memory, not ours)."""
 
+PG_ANALYZE_AFTER = 10_000
+"""A PostgreSQL import that adds or removes this many entries refreshes the statistics."""
+
 SQLITE_CACHE_KIB = 32 * 1024
 """Page cache per SQLite database (main and temp) during an import: bounds the RSS."""
 
@@ -861,6 +864,11 @@ async def import_into_list(
                     await session.commit()
                 else:
                     await session.rollback()
+                if stats.added + stats.removed >= PG_ANALYZE_AFTER:
+                    # Fresh statistics now, not whenever autovacuum gets to it: the
+                    # planner's view of the table decides how calls are looked up.
+                    await session.execute(sql_text("ANALYZE list_entries"))
+                    await session.commit()
                 return stats
     # SQLite: the engine is closed, so the import has the file to itself if nothing
     # else has it open (and can use a rollback journal instead of WAL).
