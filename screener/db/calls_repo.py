@@ -86,11 +86,14 @@ _SQLITE_LAST_CHALLENGE = (
 )
 
 
-_PG_RECENT = "SELECT count(*) FROM calls WHERE caller_number = $1 AND started_at >= $2"
-_PG_LAST_CHALLENGE = (
+# Both history questions in one round trip (each costs more than the query itself).
+_PG_HISTORY = (
+    "SELECT (SELECT count(*) FROM calls WHERE caller_number = $1 AND started_at >= $2), "
+    "last.challenge_result, last.ended_at, last.started_at "
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
     "SELECT challenge_result, ended_at, started_at FROM calls "
-    "WHERE caller_number = $1 AND started_at >= $2 AND challenge_result IN ('passed', 'failed') "
-    "ORDER BY started_at DESC LIMIT 1"
+    "WHERE caller_number = $1 AND started_at >= $3 AND challenge_result IN ('passed', 'failed') "
+    "ORDER BY started_at DESC LIMIT 1) AS last ON true"
 )
 
 
@@ -98,14 +101,14 @@ async def _pg_caller_history(
     connection: Any, e164: str, repeat_since: datetime, challenge_since: datetime
 ) -> CallerHistory:
     """:func:`caller_history` straight through asyncpg (see ``driver_connection``)."""
-    recent = await connection.fetchval(_PG_RECENT, e164, repeat_since)
-    last = await connection.fetchrow(_PG_LAST_CHALLENGE, e164, challenge_since)
-    if last is None:
-        return CallerHistory(recent_calls=int(recent))
+    row = await connection.fetchrow(_PG_HISTORY, e164, repeat_since, challenge_since)
+    recent = int(row[0])
+    if row[1] is None:
+        return CallerHistory(recent_calls=recent)
     return CallerHistory(
-        recent_calls=int(recent),
-        last_challenge_result=last[0],
-        last_challenge_at=last[1] or last[2],
+        recent_calls=recent,
+        last_challenge_result=row[1],
+        last_challenge_at=row[2] or row[3],
     )
 
 
