@@ -182,3 +182,24 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "numbers.region" in result.stderr
+
+
+def test_check_file_reads_an_enormous_line_in_bounded_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from screener.cli.check_cmd import _numbers_from
+
+    path = tmp_path / "numbers.txt"
+    with path.open("wb") as handle:
+        handle.write(b"07911123456\n")
+        handle.write(b"9" * 50_000_000 + b"\n")
+        handle.write(b"anonymous\n")
+    tracemalloc.start()
+    try:
+        numbers = list(_numbers_from(str(path)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert numbers[0] == "07911123456" and numbers[2] == "anonymous"
+    assert len(numbers) == 3 and len(numbers[1]) == 1024
+    assert peak < 2_000_000

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 
@@ -20,11 +21,26 @@ MAX_LINE = 1024
 """A line longer than this is not a phone number; it is checked as given, truncated."""
 
 
+def _bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Lines of at most ``MAX_LINE`` bytes; the rest of a longer line is read and dropped,
+    so one enormous line never sits in memory whole."""
+    while True:
+        line = stream.readline(MAX_LINE)
+        if not line:
+            return
+        if not line.endswith(b"\n"):
+            while True:
+                rest = stream.readline(64 * 1024)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        yield line
+
+
 def _numbers_from(path: str) -> Iterator[str]:
     stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115
     try:
-        for raw in stream:
-            line = raw[: MAX_LINE * 4].decode("utf-8", errors="replace").rstrip("\r\n")
+        for raw in _bounded_lines(stream):
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if line.strip() and not line.lstrip().startswith("#"):
                 yield line.strip()
     finally:
