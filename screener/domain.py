@@ -15,6 +15,23 @@ class Action(StrEnum):
     BLOCK = "block"
 
 
+CALL_OUTCOMES = frozenset(
+    {
+        "answered",
+        "continued",
+        "passed",
+        "failed",
+        "abandoned",
+        "blocked",
+        "voicemail",
+        "busy",
+        "no_answer",
+        "timeout",
+        "error",
+    }
+)
+"""How a call can end, as reported by a PBX dialplan (FastAGI ``/outcome``) and counted."""
+
 ACTION_SEVERITY = {Action.ALLOW: 0, Action.CHALLENGE: 1, Action.BLOCK: 2}
 
 

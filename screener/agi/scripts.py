@@ -35,7 +35,7 @@ from screener.db.engine import is_sqlite
 from screener.db.lifecycle import Database, describe_db_error
 from screener.db.lists_repo import utcnow
 from screener.db.models import Call
-from screener.domain import Action, CallFacts
+from screener.domain import CALL_OUTCOMES, Action, CallFacts
 from screener.events import CALL_OUTCOME, CALL_STARTED, CALL_VERDICT, EventBus
 from screener.logging_setup import current_call_id
 from screener.screening import ScreeningService
@@ -46,21 +46,6 @@ log = logging.getLogger(__name__)
 DECISION_TIMEOUT_SECONDS = 4.0
 """A decision that takes longer than this fails open: the caller must not wait."""
 
-OUTCOMES = frozenset(
-    {
-        "answered",
-        "continued",
-        "passed",
-        "failed",
-        "abandoned",
-        "blocked",
-        "voicemail",
-        "busy",
-        "no_answer",
-        "timeout",
-        "error",
-    }
-)
 CHALLENGE_RESULTS = {"passed": "passed", "failed": "failed"}
 FAIL_OPEN_REASON = "error"
 NON_DID_EXTENSIONS = frozenset({"s", "h", "i", "t"})
@@ -200,7 +185,7 @@ class AgiScripts:
     async def outcome(self, env: AgiEnvironment, channel: AgiChannel) -> str:
         call_id = (env.arg(1) or "").lower()
         outcome = (env.arg(2) or "").lower()
-        if not _CALL_ID.fullmatch(call_id) or outcome not in OUTCOMES:
+        if not _CALL_ID.fullmatch(call_id) or outcome not in CALL_OUTCOMES:
             log.warning("outcome request with a bad call id or outcome; ignored")
             status = "invalid"
         else:

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from screener.domain import CALL_OUTCOMES
 from screener.events import CALL_OUTCOME, CALL_REVIEWED, CALL_STARTED, CALL_VERDICT, EventBus
 from screener.ops.state import ServiceState
 
@@ -16,21 +17,6 @@ log = logging.getLogger(__name__)
 DECISION_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 KNOWN_VERDICTS = frozenset({"allow", "challenge", "block"})
-KNOWN_OUTCOMES = frozenset(
-    {
-        "answered",
-        "continued",
-        "passed",
-        "failed",
-        "abandoned",
-        "blocked",
-        "voicemail",
-        "busy",
-        "no_answer",
-        "timeout",
-        "error",
-    }
-)
 KNOWN_SOURCES = frozenset({"ari", "agi", "demo", "web"})
 OTHER = "other"
 """Label used for any value outside the known set, so labels stay few and safe."""
@@ -75,7 +61,7 @@ class CallMetrics:
             if isinstance(elapsed, int | float) and math.isfinite(elapsed) and elapsed >= 0:
                 self.decision_seconds.observe(float(elapsed) / 1000.0)
         elif kind == CALL_OUTCOME:
-            self.calls_by_outcome[_bounded(payload.get("outcome"), KNOWN_OUTCOMES)] += 1
+            self.calls_by_outcome[_bounded(payload.get("outcome"), CALL_OUTCOMES)] += 1
         elif kind == CALL_REVIEWED:
             state = payload.get("review_state")
             self.reviews_by_state[str(state) if isinstance(state, str) else OTHER] += 1

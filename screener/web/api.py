@@ -22,7 +22,7 @@ from screener.web.console_actions import (
     review,
 )
 from screener.web.deps import Admin, Ctx, ListEditor, Reception
-from screener.web.list_queries import EntrySearch, entries_page
+from screener.web.list_queries import EntrySearch, entries_page, require_entry
 from screener.web.routes_lists import forget_counts
 from screener.web.routes_policy import run_check
 
@@ -317,20 +317,13 @@ async def api_add_entry(list_id: int, body: EntryIn, user: ListEditor, ctx: Ctx)
     return result
 
 
-async def _entry(session: AsyncSession, list_id: int, entry_id: int) -> ListEntry:
-    entry = await session.get(ListEntry, entry_id)
-    if entry is None or entry.list_id != list_id:
-        raise HTTPException(404, "no such entry")
-    return entry
-
-
 @router.patch("/lists/{list_id}/entries/{entry_id}")
 async def api_edit_entry(
     list_id: int, entry_id: int, body: EntryPatch, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
     async with ctx.database.sessions.begin() as session:
         number_list = await _list(session, list_id)
-        entry = await _entry(session, list_id, entry_id)
+        entry = await require_entry(session, list_id, entry_id)
         given = body.model_fields_set
         if "label" in given:
             entry.label = body.label
@@ -354,7 +347,7 @@ async def api_edit_entry(
 async def api_remove_entry(list_id: int, entry_id: int, user: ListEditor, ctx: Ctx) -> None:
     async with ctx.database.sessions.begin() as session:
         number_list = await _list(session, list_id)
-        entry = await _entry(session, list_id, entry_id)
+        entry = await require_entry(session, list_id, entry_id)
         value = entry.value + ("*" if entry.is_prefix else "")
         await session.delete(entry)
         await record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fastapi import HTTPException
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,3 +86,11 @@ async def entries_page(
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], (last.value if search.prefix is not None else str(last.id))
+
+
+async def require_entry(session: AsyncSession, list_id: int, entry_id: int) -> ListEntry:
+    """The entry ``entry_id`` of list ``list_id``, or a 404."""
+    entry = await session.get(ListEntry, entry_id)
+    if entry is None or entry.list_id != list_id:
+        raise HTTPException(404, "no such entry")
+    return entry

@@ -14,12 +14,17 @@ from starlette.responses import Response
 
 from screener.auth_audit import record
 from screener.db import lists_repo
-from screener.db.models import ListEntry, NumberList
+from screener.db.models import NumberList
 from screener.domain import Action, ListKind
 from screener.numbers import InvalidEntry
 from screener.web.context import WebContext, web_context
 from screener.web.deps import Admin, ListEditor
-from screener.web.list_queries import LABEL_SCAN_WINDOW, EntrySearch, entries_page
+from screener.web.list_queries import (
+    LABEL_SCAN_WINDOW,
+    EntrySearch,
+    entries_page,
+    require_entry,
+)
 from screener.web.rendering import flash, render
 
 router = APIRouter()
@@ -248,13 +253,6 @@ async def add_entry(
     return RedirectResponse(f"/lists/{list_id}", status_code=303)
 
 
-async def _require_entry(session: AsyncSession, list_id: int, entry_id: int) -> ListEntry:
-    entry = await session.get(ListEntry, entry_id)
-    if entry is None or entry.list_id != list_id:
-        raise HTTPException(404, "no such entry")
-    return entry
-
-
 @router.post("/lists/{list_id}/entries/{entry_id}")
 async def edit_entry(
     request: Request,
@@ -269,7 +267,7 @@ async def edit_entry(
     expires_at = parse_date(expires, "expires")
     async with ctx.database.sessions.begin() as session:
         number_list = await _require_list(session, list_id)
-        entry = await _require_entry(session, list_id, entry_id)
+        entry = await require_entry(session, list_id, entry_id)
         entry.label = label.strip() or None
         entry.note = note.strip() or None
         entry.expires_at = expires_at
@@ -291,7 +289,7 @@ async def remove_entry(request: Request, user: ListEditor, list_id: int, entry_i
     ctx = web_context(request)
     async with ctx.database.sessions.begin() as session:
         number_list = await _require_list(session, list_id)
-        entry = await _require_entry(session, list_id, entry_id)
+        entry = await require_entry(session, list_id, entry_id)
         value = entry.value + ("*" if entry.is_prefix else "")
         await session.delete(entry)
         await session.flush()
