@@ -39,7 +39,7 @@ Component = Callable[["ServiceContext"], Awaitable[None]]
 
 
 class NoAriConfigured(RuntimeError):
-    """``ari.url`` is empty: there is no Asterisk to connect to."""
+    """``ari.url`` is empty and FastAGI is off: nothing would bring calls to screen."""
 
 
 @dataclass
@@ -73,10 +73,10 @@ async def run_service(
     install_signal_handlers: bool = True,
 ) -> None:
     """Run until SIGTERM/SIGINT or until ``stop`` is set. See the module docstring."""
-    if not settings.ari.url:
+    if not settings.ari.url and not settings.agi.enabled:
         raise NoAriConfigured(
-            "ari.url is not set: there is no Asterisk to screen calls for "
-            "(set [ari] url in screener.toml, or try `screener demo`)"
+            "ari.url is not set and FastAGI is off: there is no Asterisk to screen calls for "
+            "(set [ari] url or [agi] enabled in screener.toml, or try `screener demo`)"
         )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,27 +112,33 @@ async def _serve(
     except Exception as exc:  # policy overrides unreadable: keep the file's policy
         log.warning("using the settings file's policy (overrides unreadable: %s)", exc)
     recorder = CallRecorder(database.sessions, bus, site=settings.office.site, source="ari")
-    client = AriClient(
-        ari.url,
-        ari.username,
-        ari.password.get_secret_value(),
-        timeout=ari.request_timeout_seconds,
+    client: AriClient | None = None
+    app: ScreeningApp | None = None
+    connection: AriConnection | None = None
+    if ari.url:
+        client = AriClient(
+            ari.url,
+            ari.username,
+            ari.password.get_secret_value(),
+            timeout=ari.request_timeout_seconds,
+        )
+        app = ScreeningApp(settings, client, screening, recorder, choose_digits=choose_digits)
+        connection = AriConnection(
+            ari.url,
+            ari.app,
+            ari.username,
+            ari.password.get_secret_value(),
+            on_event=app.on_event,
+            on_connected=app.reconcile,
+            bus=bus,
+            reconnect_initial_seconds=ari.reconnect_initial_seconds,
+            reconnect_max_seconds=ari.reconnect_max_seconds,
+        )
+    ctx = ServiceContext(
+        settings, database, screening, bus, connection.state if connection else None, app
     )
-    app = ScreeningApp(settings, client, screening, recorder, choose_digits=choose_digits)
-    connection = AriConnection(
-        ari.url,
-        ari.app,
-        ari.username,
-        ari.password.get_secret_value(),
-        on_event=app.on_event,
-        on_connected=app.reconcile,
-        bus=bus,
-        reconnect_initial_seconds=ari.reconnect_initial_seconds,
-        reconnect_max_seconds=ari.reconnect_max_seconds,
-    )
-    ctx = ServiceContext(settings, database, screening, bus, connection.state, app)
     writer = asyncio.create_task(recorder.run(), name="call-recorder")
-    reader = asyncio.create_task(connection.run(), name="ari-connection")
+    reader = asyncio.create_task(connection.run(), name="ari-connection") if connection else None
     components = [
         asyncio.create_task(_guarded(component, ctx), name=getattr(component, "__name__", "c"))
         for component in extra_components
@@ -141,7 +147,12 @@ async def _serve(
     # collector's full passes, which otherwise stall call handling for tens of ms.
     gc.collect()
     gc.freeze()
-    log.info("screener running: ARI app %r at %s", ari.app, connection.state.url)
+    if connection is not None:
+        log.info("screener running: ARI app %r at %s", ari.app, connection.state.url)
+    else:
+        log.info(
+            "screener running without ARI (FastAGI on %s:%d)", settings.agi.host, settings.agi.port
+        )
     if started is not None:
         started(ctx)
     try:
@@ -149,18 +160,20 @@ async def _serve(
     finally:
         log.info("shutting down: sending calls in progress back to the dialplan")
         ctx.stopping.set()
-        await app.shutdown()
-        await connection.stop()
-        reader.cancel()
+        if app is not None and connection is not None and reader is not None:
+            await app.shutdown()
+            await connection.stop()
+            reader.cancel()
         for task in components:
             task.cancel()
-        await asyncio.gather(reader, *components, return_exceptions=True)
+        await asyncio.gather(*(t for t in (reader, *components) if t), return_exceptions=True)
         await recorder.close()
         try:
             await asyncio.wait_for(writer, 30)
         except TimeoutError:
             log.error("gave up writing %d queued call records", recorder.pending)
-        await client.aclose()
+        if client is not None:
+            await client.aclose()
         gc.unfreeze()
         log.info("screener stopped")
 

@@ -11,7 +11,7 @@ from screener.service import Component, ServiceContext, run_service
 from screener.settings import Settings
 
 NO_ARI_MESSAGE = (
-    "ari.url is not set, so there is no Asterisk to screen calls for.\n"
+    "ari.url is not set and FastAGI is off, so there is no Asterisk to screen calls for.\n"
     "Starting the built-in PBX simulator instead (the same as `screener demo --keep-running`).\n"
     "To screen real calls set [ari] url, username and password in screener.toml "
     "(see docs/ari.md and asterisk-config/)."
@@ -48,10 +48,13 @@ def service_components(settings: Settings) -> list[Component]:
 
 
 def run(ctx: typer.Context) -> None:
-    """Run the service: screen live calls from Asterisk over ARI until stopped."""
+    """Run the service: screen live calls from Asterisk (ARI and/or FastAGI) until stopped.
+
+    With neither ``[ari] url`` nor ``[agi] enabled``, the built-in PBX simulator runs instead.
+    """
     settings = settings_of(ctx)
     components = service_components(settings)
-    if not settings.ari.url:
+    if not settings.ari.url and not settings.agi.enabled:
         typer.echo(NO_ARI_MESSAGE, err=True)
         run_coroutine(run_demo(settings, keep_running=True, extra_components=components), settings)
         return
