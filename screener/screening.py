@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from screener.db import calls_repo, lists_repo
 from screener.db.engine import is_sqlite, open_sqlite_reader
 from screener.db.models import PolicySetting
+from screener.db.pg_readers import PgReaders
 from screener.domain import Action, CallerHistory, CallFacts, ListMatch, ReasonCode, Verdict
 from screener.numbers import InvalidEntry, NumberAnalyser
 from screener.policy import CONFIGURABLE_REASONS, Policy, decide
@@ -81,6 +83,16 @@ class ScreeningService:
         self.policy = policy or build_policy(settings)
         self._reader: sqlite3.Connection | None = None
         self._not_sqlite = False
+        url = settings.database.url
+        self._pg: PgReaders | None = PgReaders(url) if url.startswith("postgresql") else None
+
+    async def close(self) -> None:
+        """Close the connections kept for per-call reads."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._pg is not None:
+            await self._pg.close()
 
     def _sqlite_reader(self) -> sqlite3.Connection | None:
         """On SQLite, one read-only connection for the per-call reads of ``decide``.
@@ -116,6 +128,9 @@ class ScreeningService:
         reader = self._sqlite_reader() if session is None and number.e164 else None
         if reader is not None and number.e164:
             matches, history = self._gather_sqlite(reader, number.e164, now, use_history)
+        elif session is None and self._pg is not None and number.e164:
+            async with self._pg.connection() as conn:
+                matches, history = await self._gather_pg(conn, number.e164, now, use_history)
         elif session is None:
             async with self.sessions() as own_session:
                 matches, history = await self._gather(own_session, number.e164, now, use_history)
@@ -142,6 +157,19 @@ class ScreeningService:
             window = max(self.policy.failed_challenge_block, self.policy.passed_challenge_allow)
             history = calls_repo.sqlite_caller_history(
                 reader, e164, moment - self.policy.repeat_window, moment - window
+            )
+        return matches, history
+
+    async def _gather_pg(
+        self, conn: Any, e164: str, now: datetime | None, use_history: bool
+    ) -> tuple[list[ListMatch], CallerHistory]:
+        moment = now or lists_repo.utcnow()
+        matches = await lists_repo.lookup_pg(conn, e164, moment)
+        history = CallerHistory()
+        if use_history:
+            window = max(self.policy.failed_challenge_block, self.policy.passed_challenge_allow)
+            history = await calls_repo.pg_caller_history(
+                conn, e164, moment - self.policy.repeat_window, moment - window
             )
         return matches, history
 

@@ -174,6 +174,7 @@ async def _serve(
             log.error("gave up writing %d queued call records", recorder.pending)
         if client is not None:
             await client.aclose()
+        await screening.close()
         gc.unfreeze()
         log.info("screener stopped")
 

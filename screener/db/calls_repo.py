@@ -49,7 +49,7 @@ async def caller_history(
     if isinstance(driver, sqlite3.Connection):
         return sqlite_caller_history(driver, e164, repeat_since, challenge_since)
     if session.get_bind().dialect.name == "postgresql":
-        return await _pg_caller_history(driver, e164, repeat_since, challenge_since)
+        return await pg_caller_history(driver, e164, repeat_since, challenge_since)
     recent = (
         await session.execute(
             select(func.count())
@@ -97,7 +97,7 @@ _PG_HISTORY = (
 )
 
 
-async def _pg_caller_history(
+async def pg_caller_history(
     connection: Any, e164: str, repeat_since: datetime, challenge_since: datetime
 ) -> CallerHistory:
     """:func:`caller_history` straight through asyncpg (see ``driver_connection``)."""

@@ -244,7 +244,13 @@ async def lookup(session: AsyncSession, e164: str, now: datetime | None = None) 
     driver = await driver_connection(session)
     if isinstance(driver, sqlite3.Connection):
         return lookup_sqlite(driver, e164, now)
-    return _matches(await driver.fetch(_PG_LOOKUP, candidate_prefixes(e164), e164), now)
+    return await lookup_pg(driver, e164, now)
+
+
+async def lookup_pg(connection: Any, e164: str, now: datetime | None = None) -> list[ListMatch]:
+    """:func:`lookup` on an asyncpg connection (one prepared statement)."""
+    rows = await connection.fetch(_PG_LOOKUP, candidate_prefixes(e164), e164)
+    return _matches(rows, now or utcnow())
 
 
 def lookup_sqlite(
