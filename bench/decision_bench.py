@@ -39,7 +39,7 @@ from screener.numbers import NumberAnalyser
 from screener.policy import decide
 from screener.screening import ScreeningService, build_policy
 from screener.settings import DatabaseSettings, Settings
-from tests.support.pgcluster import PgCluster, find_pg_bin
+from tests.support.pgcluster import PgCluster, throwaway_cluster
 
 SHAPES = ("{national}", "{e164}", "tel:{e164}", "00{intl}", "{spaced}")
 
@@ -167,19 +167,13 @@ def main() -> None:
         run_backend(f"sqlite+aiosqlite:///{db}", path, args)
     if args.skip_postgres:
         return
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        print("PostgreSQL: skipped (no server binaries)")
-        return
-    cluster = PgCluster(bin_dir)
-    cluster.start()
-    try:
-        cluster.wait_ready()
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            print("PostgreSQL: skipped (no server binaries)")
+            return
         url = cluster.create_database("bench")
         print(f"PostgreSQL ({args.rows} list entries, {args.history} recorded calls):")
         run_backend(url, path, args, cluster)
-    finally:
-        cluster.stop()
 
 
 if __name__ == "__main__":

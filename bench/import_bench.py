@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.pgcluster import PgCluster, find_pg_bin  # noqa: E402
+from tests.support.pgcluster import throwaway_cluster  # noqa: E402
 
 SEED = 20_000_000
 UK_STARTS = ("01", "02", "07")
@@ -155,18 +155,12 @@ def main() -> None:
 
     if args.skip_postgres:
         return
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        print("PostgreSQL: skipped (no server binaries)")
-        return
-    cluster = PgCluster(bin_dir)
-    cluster.start()
-    try:
-        cluster.wait_ready()
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            print("PostgreSQL: skipped (no server binaries)")
+            return
         url = cluster.create_database("bench")
         bench_backend("PostgreSQL", url, path, args.rows, args.reimport)
-    finally:
-        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from screener.domain import ListKind
 from screener.lists_import import EntryReader, RejectionLog, import_into_list
 from screener.numbers import NumberAnalyser
 from screener.settings import DatabaseSettings
-from tests.support.pgcluster import PgCluster, find_pg_bin
+from tests.support.pgcluster import throwaway_cluster
 
 GB = NumberAnalyser("GB")
 
@@ -135,21 +135,15 @@ def main() -> None:
         asyncio.run(measure(f"sqlite+aiosqlite:///{db}", present, absent, args.warmup))
     if args.skip_postgres:
         return
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        print("PostgreSQL: skipped (no server binaries)")
-        return
-    cluster = PgCluster(bin_dir)
-    cluster.start()
-    try:
-        cluster.wait_ready()
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            print("PostgreSQL: skipped (no server binaries)")
+            return
         url = cluster.create_database("bench")
         print(f"PostgreSQL ({args.rows} lines, throwaway cluster):")
         asyncio.run(ensure_list(url, path, args.rows))
         cluster.psql("VACUUM ANALYZE list_entries", "bench")
         asyncio.run(measure(url, present, absent, args.warmup))
-    finally:
-        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -10,23 +10,17 @@ import pytest
 from screener.db import migrate
 from screener.db.lifecycle import Database, open_database
 from screener.settings import DatabaseSettings, Settings
-from tests.support.pgcluster import PgCluster, find_pg_bin
+from tests.support.pgcluster import PgCluster, throwaway_cluster
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb) are not installed")
-    cluster = PgCluster(bin_dir)
-    cluster.start()
-    cluster.wait_ready()
-    try:
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            pytest.skip("PostgreSQL server binaries (initdb) are not installed")
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

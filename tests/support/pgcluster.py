@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,3 +143,19 @@ class PgCluster:
             except subprocess.CalledProcessError:
                 time.sleep(0.2)
         raise RuntimeError("PostgreSQL did not become ready")
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[PgCluster | None]:
+    """A started, ready cluster, stopped and deleted afterwards; None without server binaries."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        yield None
+        return
+    cluster = PgCluster(bin_dir)
+    cluster.start()
+    try:
+        cluster.wait_ready()
+        yield cluster
+    finally:
+        cluster.stop()
