@@ -72,7 +72,9 @@ if [ -d "$SRC" ]; then
   done
 fi
 
-if [ -d /var/spool/asterisk/recording ]; then
-  chown -R asterisk:asterisk /var/spool/asterisk/recording 2>/dev/null || true
-fi
+for spool in /var/spool/asterisk/recording /var/spool/asterisk/voicemail; do
+  if [ -d "$spool" ]; then
+    chown -R asterisk:asterisk "$spool" 2>/dev/null || true
+  fi
+done
 exec "$@"
