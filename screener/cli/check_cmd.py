@@ -1,24 +1,44 @@
-"""``screener check``: what Screener would do with a call from a number, and why."""
+"""``screener check``: what Screener would do with a call from a number, and why.
+
+It only reads: it never upgrades the schema, and a SQLite file that does not exist is
+not created (the numbers are checked with no lists and no call history instead). It is
+run from scripts, one number at a time, so it imports only what deciding needs.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import typer
 
-from screener.cli.common import fail, run, settings_of
-from screener.db.lifecycle import open_database
-from screener.domain import CallFacts
-from screener.report import verdict_as_dict, verdict_as_text
-from screener.screening import ScreeningService, build_policy, load_policy_overrides
-from screener.settings import Settings
+from screener.cli.common import DEFAULT_DATABASE_URL, Command, fail, run, settings_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from screener.calls.lookup import HistoryWindow
+    from screener.calls.screening import ScreeningService
+    from screener.domain.model import CallerHistory, ListMatch
+    from screener.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 1024
 """A line longer than this is not a phone number; it is checked as given, truncated."""
+
+CHECK_HELP = (
+    f"Reads the database in database.url (default {DEFAULT_DATABASE_URL}, relative to the "
+    "working directory; SCREENER_DATABASE__URL overrides it). It never upgrades the schema, "
+    "and a SQLite file that does not exist is not created: the numbers are then checked with "
+    "no lists and no call history."
+)
 
 
 def _bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
@@ -48,18 +68,65 @@ def _numbers_from(path: str) -> Iterator[str]:
             stream.close()
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file ``url`` names when that file does not exist (or the
+    database is in memory, so it holds nothing); None otherwise."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    if not path or path == ":memory:" or "mode=memory" in url:
+        return path or ":memory:"
+    return None if Path(path).exists() else path
+
+
+class _NoData:
+    """What a database that does not exist knows about a caller: nothing."""
+
+    async def read(
+        self, e164: str, now: datetime, window: HistoryWindow | None
+    ) -> tuple[list[ListMatch], CallerHistory]:
+        from screener.domain.model import CallerHistory
+
+        return [], CallerHistory()
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What to check: the numbers given and read, and the rest of the call's facts."""
+
+    numbers: list[str]
+    file: str | None
+    name: str
+    did: str | None
+    withheld: bool
+    trunk: str | None
+    as_json: bool
+    history: bool
+
+
 def check(
     ctx: typer.Context,
-    numbers: list[str] = typer.Argument(None, help="Caller numbers as presented."),
-    name: str = typer.Option("", "--name", help="Caller name as presented."),
-    did: str | None = typer.Option(None, "--did", help="The number that was dialled."),
+    numbers: list[str] = typer.Argument(
+        None, metavar="NUMBER...", help="Caller numbers as presented."
+    ),
+    name: str = typer.Option("", "--name", metavar="TEXT", help="Caller name as presented."),
+    did: str | None = typer.Option(
+        None, "--did", metavar="NUMBER", help="The number that was dialled."
+    ),
     withheld: bool = typer.Option(False, "--withheld", help="Presentation was prohibited."),
-    trunk: str | None = typer.Option(None, "--trunk", help="Trunk (endpoint) the call came in on."),
+    trunk: str | None = typer.Option(
+        None, "--trunk", metavar="NAME", help="Trunk (endpoint) the call came in on."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per number (JSON Lines)."),
     file: str | None = typer.Option(
-        None, "--file", "-f", help="Read numbers, one a line (- for stdin)."
+        None, "--file", "-f", metavar="FILE", help="Read numbers, one a line (- for stdin)."
     ),
-    history: bool = typer.Option(True, "--history/--no-history", help="Include recent calls."),
+    history: bool = typer.Option(
+        True, "--history/--no-history", help="Take the caller's recent calls into account."
+    ),
 ) -> None:
     """Show the normalised number, its type, list matches, the action and every reason."""
     settings = settings_of(ctx)
@@ -67,44 +134,79 @@ def check(
         fail("give numbers to check, or --file FILE (- for standard input)", 2)
     if file is not None and file != "-" and not Path(file).is_file():
         fail(f"--file: {file}: no such file", 2)
-    run(
-        _check_all(settings, numbers or [], file, name, did, withheld, trunk, as_json, history),
-        settings,
-    )
+    request = _Request(numbers or [], file, name, did, withheld, trunk, as_json, history)
+    run(_check_all(settings, request), settings)
 
 
-async def _check_all(
-    settings: Settings,
-    numbers: list[str],
-    file: str | None,
-    name: str,
-    did: str | None,
-    withheld: bool,
-    trunk: str | None,
-    as_json: bool,
-    history: bool,
-) -> None:
-    async with open_database(settings.database) as database:
-        async with database.sessions() as session:
-            policy = build_policy(settings, await load_policy_overrides(session))
-        service = ScreeningService(settings, database.sessions, policy)
-        sources: list[Iterator[str]] = [iter(numbers)]
-        if file is not None:
-            sources.append(_numbers_from(file))
-        async with database.sessions() as session:
-            for source in sources:
-                for given in source:
-                    facts = CallFacts(
-                        caller_number=given[:MAX_LINE],
-                        caller_name=name,
-                        presentation="prohib" if withheld else None,
-                        did=did,
-                        trunk=trunk,
-                    )
-                    decision = await service.decide(facts, session, use_history=history)
-                    if as_json:
-                        out = verdict_as_dict(decision.verdict, given[:MAX_LINE])
-                        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
-                    else:
-                        sys.stdout.write(verdict_as_text(decision.verdict, given) + "\n")
-                    sys.stdout.flush()
+def register(app: typer.Typer) -> None:
+    app.command("check", cls=Command, epilog=CHECK_HELP)(check)
+
+
+def _nothing_known(why: str) -> None:
+    typer.echo(f"note: {why}: checking with no lists and no call history", err=True)
+
+
+async def _check_all(settings: Settings, request: _Request) -> None:
+    from screener.calls.screening import ScreeningService
+    from screener.policy.store import build_policy, load_policy
+
+    missing = missing_sqlite_file(settings.database.url)
+    if missing is not None:
+        _nothing_known(
+            f"there is no database file {missing} (database.url {settings.database.url})"
+        )
+        await _decide_all(ScreeningService(settings, _NoData(), build_policy(settings)), request)
+        return
+    # The engine itself, not open_database(): that module brings in Alembic for its
+    # schema upgrade, which check never does, and importing Alembic costs a fifth of the
+    # command's start-up.
+    from screener.db.engine import create_engine, session_factory
+
+    engine = create_engine(settings.database)
+    try:
+        async with session_factory(engine)() as session:
+            if await _has_schema(session):
+                policy = await load_policy(settings, session)
+                service = ScreeningService.in_session(settings, session, policy)
+            else:
+                shown = engine.url.render_as_string(hide_password=True)
+                _nothing_known(
+                    f"the database {shown} has no Screener tables yet "
+                    "('screener db upgrade' creates them)"
+                )
+                service = ScreeningService(settings, _NoData(), build_policy(settings))
+            await _decide_all(service, request)
+    finally:
+        await engine.dispose()
+
+
+async def _has_schema(session: AsyncSession) -> bool:
+    from sqlalchemy import inspect
+
+    connection = await session.connection()
+    return await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+
+
+async def _decide_all(service: ScreeningService, request: _Request) -> None:
+    from screener.domain.model import CallFacts
+    from screener.report import decision_as_dict, decision_as_text
+
+    sources: list[Iterator[str]] = [iter(request.numbers)]
+    if request.file is not None:
+        sources.append(_numbers_from(request.file))
+    for source in sources:
+        for given in source:
+            facts = CallFacts(
+                caller_number=given[:MAX_LINE],
+                caller_name=request.name,
+                presentation="prohib" if request.withheld else None,
+                did=request.did,
+                trunk=request.trunk,
+            )
+            screening = await service.decide(facts, use_history=request.history)
+            if request.as_json:
+                out = decision_as_dict(screening.decision, given[:MAX_LINE])
+                sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+            else:
+                sys.stdout.write(decision_as_text(screening.decision, given) + "\n")
+            sys.stdout.flush()

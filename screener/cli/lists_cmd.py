@@ -1,39 +1,48 @@
-"""``screener lists``: named allow/challenge/block lists and their entries."""
+"""``screener lists``: named allow/challenge/block lists and their entries.
+
+Every change is a use case of :mod:`screener.lists.service` (or the bulk importer) in
+its own transaction, audited as from the command line.
+"""
 
 from __future__ import annotations
 
 import io
+import logging
 import os
-import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
-from screener.cli.common import fail, parse_when, run, settings_of
-from screener.db import lists_repo
-from screener.db.lifecycle import open_database
-from screener.domain import Action, ListKind
-from screener.lists_export import ExportFormat
-from screener.lists_export import export_entries as export_list
-from screener.lists_import import (
-    EntryReader,
-    ImportFileError,
-    ImportFormat,
-    ImportStats,
-    RejectionLog,
-    import_into_list,
+from screener.cli.common import (
+    cli_actor,
+    command,
+    command_group,
+    echo_table,
+    fail,
+    parse_when,
+    plural,
+    run,
+    settings_of,
 )
-from screener.numbers import InvalidEntry, NumberAnalyser
+from screener.domain.vocabulary import Action, ListKind
 from screener.report import printable
-from screener.settings import Settings
 
-lists_app = typer.Typer(no_args_is_help=True, help="Number lists: allow, challenge, block.")
+if TYPE_CHECKING:
+    from screener.db.lifecycle import Database
+    from screener.domain.numbers import NumberAnalyser
+    from screener.lists.import_reader import EntryReader, ImportStats, RejectionLog
+    from screener.lists.service import EntryChange
+    from screener.settings import Settings
+
+log = logging.getLogger(__name__)
+
+lists_app = command_group("Number lists: allow, challenge, block.")
 
 KINDS = ", ".join(k.value for k in ListKind)
 ACTIONS = ", ".join(a.value for a in Action)
@@ -55,193 +64,333 @@ def _action(value: str | None) -> Action | None:
         fail(f"--action must be one of: {ACTIONS}", 2)
 
 
-@lists_app.command("create")
+def _analyser(settings: Settings) -> NumberAnalyser:
+    from screener.domain.numbers import NumberAnalyser
+
+    return NumberAnalyser(settings.numbers.region)
+
+
+def _check_values(analyser: NumberAnalyser, values: list[str], consequence: str) -> None:
+    """Refuse before touching the database if any value is not a number or prefix."""
+    from screener.domain.numbers import InvalidEntry
+
+    for value in values:
+        try:
+            analyser.normalise_entry(value)
+        except InvalidEntry as exc:
+            fail(f"{printable(value)!r}: {exc}; {consequence}")
+
+
+def _shown(name: str) -> str:
+    return repr(printable(name, 100))
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A list use case's refusal (no such list, a name taken...) as one line, exit 1."""
+    from screener.lists.repo import ListError
+
+    try:
+        yield
+    except ListError as exc:
+        fail(str(exc))
+
+
+@command(lists_app, "create")
 def create(
     ctx: typer.Context,
-    name: str,
-    kind: str = typer.Option(..., "--kind", help=KINDS),
-    action: str | None = typer.Option(None, "--action", help=f"{ACTIONS} (default by kind)"),
-    description: str = typer.Option("", "--description"),
+    name: str = typer.Argument(..., metavar="NAME"),
+    kind: str = typer.Option(..., "--kind", metavar="KIND", help=KINDS),
+    action: str | None = typer.Option(
+        None, "--action", metavar="ACTION", help=f"{ACTIONS} (default: by kind)"
+    ),
+    description: str = typer.Option("", "--description", metavar="TEXT"),
 ) -> None:
     """Create a list."""
     settings = settings_of(ctx)
     list_kind, list_action = _kind(kind), _action(action)
 
     async def go() -> None:
-        async with open_database(settings.database) as db, db.sessions.begin() as session:
-            try:
-                created = await lists_repo.create_list(
-                    session, name, list_kind, list_action, description
-                )
-            except lists_repo.ListError as exc:
-                fail(str(exc))
-            typer.echo(f"created list {created.name!r} ({created.kind}, {created.action})")
+        from screener.application.unit_of_work import UnitOfWork
+        from screener.db.lifecycle import open_database
+        from screener.lists import service
 
-    run(go(), settings)
+        async with open_database(settings.database) as db:
+            created = await service.create_list(
+                UnitOfWork(db, cli_actor(), None), name, list_kind, list_action, description
+            )
+        typer.echo(f"created list {_shown(created.name)} ({created.kind}, {created.action})")
+
+    with _refusals():
+        run(go(), settings)
 
 
-@lists_app.command("set")
+@command(lists_app, "set")
 def set_list(
     ctx: typer.Context,
-    name: str,
-    rename: str | None = typer.Option(None, "--rename"),
-    kind: str | None = typer.Option(None, "--kind", help=KINDS),
-    action: str | None = typer.Option(None, "--action", help=ACTIONS),
-    description: str | None = typer.Option(None, "--description"),
+    name: str = typer.Argument(..., metavar="NAME"),
+    rename: str | None = typer.Option(None, "--rename", metavar="NEW_NAME"),
+    kind: str | None = typer.Option(None, "--kind", metavar="KIND", help=KINDS),
+    action: str | None = typer.Option(None, "--action", metavar="ACTION", help=ACTIONS),
+    description: str | None = typer.Option(None, "--description", metavar="TEXT"),
 ) -> None:
     """Rename a list or change its kind, action or description."""
     settings = settings_of(ctx)
-    list_kind = _kind(kind) if kind else None
+    if rename is None and kind is None and action is None and description is None:
+        fail("nothing to change: give --rename, --kind, --action or --description", 2)
+    list_kind = _kind(kind) if kind is not None else None
     list_action = _action(action)
 
     async def go() -> None:
-        async with open_database(settings.database) as db, db.sessions.begin() as session:
-            try:
-                found = await lists_repo.require_list(session, name)
-                await lists_repo.update_list(
-                    session,
-                    found,
-                    name=rename,
-                    action=list_action,
-                    kind=list_kind,
-                    description=description,
-                )
-            except lists_repo.ListError as exc:
-                fail(str(exc))
-            typer.echo(f"list {found.name!r} is {found.kind}, {found.action}")
+        from screener.application.unit_of_work import UnitOfWork
+        from screener.db.lifecycle import open_database
+        from screener.lists import service
 
-    run(go(), settings)
+        async with open_database(settings.database) as db:
+            changed = await service.update_list(
+                UnitOfWork(db, cli_actor(), None),
+                name,
+                name=rename,
+                kind=list_kind,
+                action=list_action,
+                description=description,
+            )
+        typer.echo(f"list {_shown(changed.name)} is {changed.kind}, {changed.action}")
+
+    with _refusals():
+        run(go(), settings)
 
 
-@lists_app.command("delete")
+@command(lists_app, "delete")
 def delete(
     ctx: typer.Context,
-    name: str,
+    name: str = typer.Argument(..., metavar="NAME"),
     yes: bool = typer.Option(False, "--yes", help="Do not ask."),
 ) -> None:
     """Delete a list and all its entries."""
     settings = settings_of(ctx)
-    if not yes and not typer.confirm(f"Delete list {name!r} and all its entries?"):
+    if not yes and not typer.confirm(f"Delete list {_shown(name)} and all its entries?"):
+        typer.echo("nothing was deleted", err=True)
         raise typer.Exit(1)
 
     async def go() -> None:
-        async with open_database(settings.database) as db, db.sessions.begin() as session:
-            try:
-                found = await lists_repo.require_list(session, name)
-            except lists_repo.ListError as exc:
-                fail(str(exc))
-            await lists_repo.delete_list(session, found)
-            typer.echo(f"deleted list {name!r}")
+        from screener.application.unit_of_work import UnitOfWork
+        from screener.db.lifecycle import open_database
+        from screener.lists import service
 
-    run(go(), settings)
+        async with open_database(settings.database) as db:
+            deleted = await service.delete_list(UnitOfWork(db, cli_actor(), None), name)
+        typer.echo(f"deleted list {_shown(deleted)}")
+
+    with _refusals():
+        run(go(), settings)
 
 
-@lists_app.command("show")
+def _date(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d}" if value else "-"
+
+
+@command(lists_app, "show")
 def show(
     ctx: typer.Context,
-    name: str | None = typer.Argument(None, help="A list to show entries of; none: all lists."),
-    search: str | None = typer.Option(None, "--search", help="Match number digits or label."),
-    limit: int = typer.Option(50, "--limit", min=1, max=100000),
+    name: str | None = typer.Argument(
+        None, metavar="NAME", help="A list to show entries of; none: every list."
+    ),
+    search: str | None = typer.Option(
+        None, "--search", metavar="TEXT", help="A number prefix (in any format) or label text."
+    ),
+    limit: int = typer.Option(50, "--limit", min=1, max=100000, metavar="N"),
 ) -> None:
-    """Show all lists, or the entries of one."""
+    """Show every list, or the entries of one."""
     settings = settings_of(ctx)
-    run(_show(settings, name, search, limit), settings)
+    with _refusals():
+        run(_show(settings, name, search, limit), settings)
 
 
 async def _show(settings: Settings, name: str | None, search: str | None, limit: int) -> None:
+    from screener.db.lifecycle import open_database, safe_url
+    from screener.lists import queries, repo
+
     async with open_database(settings.database) as db, db.sessions() as session:
         if name is None:
-            rows = await lists_repo.all_lists(session)
+            rows = await repo.all_lists(session)
             if not rows:
-                typer.echo("no lists yet: create one with 'screener lists create NAME --kind KIND'")
-            for found, count in rows:
-                typer.echo(f"{found.name}\t{found.kind}\t{found.action}\t{count} entries")
+                typer.echo(
+                    f"no lists yet in {safe_url(settings.database.url)}: "
+                    "create one with 'screener lists create NAME --kind KIND'"
+                )
+                return
+            echo_table(
+                ("NAME", "KIND", "ACTION", "ENTRIES"),
+                (
+                    (printable(found.name, 100), found.kind, found.action, _entries(count))
+                    for found, count in rows
+                ),
+            )
             return
-        try:
-            found = await lists_repo.require_list(session, name)
-        except lists_repo.ListError as exc:
-            fail(str(exc))
-        typer.echo(f"{found.name} ({found.kind}, {found.action}) {found.description}".rstrip())
-        for entry in await lists_repo.entries_page(session, found, search=search, limit=limit):
-            star = "*" if entry.is_prefix else ""
-            dates = ""
-            if entry.valid_from:
-                dates += f" from {entry.valid_from:%Y-%m-%d}"
-            if entry.expires_at:
-                dates += f" until {entry.expires_at:%Y-%m-%d}"
-            label = printable(entry.label or "", 60)
-            typer.echo(f"  {entry.value}{star}\t{label}{dates}")
+        found = await repo.require_list(session, name)
+        wanted = queries.EntrySearch.parse(_analyser(settings), search or "")
+        entries, more = await queries.entries_page(session, found.id, wanted, None, limit)
+    title = f"{printable(found.name, 100)} ({found.kind}, {found.action})"
+    if found.description:
+        title += f": {printable(found.description)}"
+    typer.echo(title)
+    if not entries:
+        typer.echo(
+            f"no entries match {printable(search)!r}"
+            if search
+            else "no entries yet: add some with 'screener lists add NAME NUMBER...'"
+        )
+        return
+    echo_table(
+        ("NUMBER", "LABEL", "FROM", "UNTIL", "ADDED BY"),
+        (
+            (
+                entry.value + ("*" if entry.is_prefix else ""),
+                printable(entry.label or "", 60) or "-",
+                _date(entry.valid_from),
+                _date(entry.expires_at),
+                printable(entry.added_by or "", 30) or "-",
+            )
+            for entry in entries
+        ),
+    )
+    if more is not None:
+        typer.echo(
+            f"(the first {plural(limit, 'entry', 'entries')}; --limit N shows more, "
+            "--search narrows)",
+            err=True,
+        )
 
 
-@lists_app.command("add")
+def _entries(count: int) -> str:
+    return plural(count, "entry", "entries")
+
+
+@command(lists_app, "add")
 def add(
     ctx: typer.Context,
-    name: str,
-    values: list[str] = typer.Argument(..., help="Numbers in any format; end with * for a prefix."),
-    label: str | None = typer.Option(None, "--label"),
-    note: str | None = typer.Option(None, "--note"),
-    source: str | None = typer.Option(None, "--source"),
-    valid_from: str | None = typer.Option(None, "--valid-from", help="YYYY-MM-DD[THH:MM]"),
-    expires: str | None = typer.Option(None, "--expires", help="YYYY-MM-DD[THH:MM]"),
-    added_by: str = typer.Option("cli", "--added-by"),
+    name: str = typer.Argument(..., metavar="NAME"),
+    values: list[str] = typer.Argument(
+        ..., metavar="NUMBER...", help="Numbers in any format; end with * for a prefix range."
+    ),
+    label: str | None = typer.Option(None, "--label", metavar="TEXT"),
+    note: str | None = typer.Option(None, "--note", metavar="TEXT"),
+    source: str | None = typer.Option(None, "--source", metavar="TEXT"),
+    valid_from: str | None = typer.Option(
+        None, "--valid-from", metavar="DATE", help="YYYY-MM-DD[THH:MM]"
+    ),
+    expires: str | None = typer.Option(
+        None, "--expires", metavar="DATE", help="YYYY-MM-DD[THH:MM]"
+    ),
+    added_by: str | None = typer.Option(
+        None, "--added-by", metavar="NAME", help="Who is adding them (default: your user name)."
+    ),
+    override_impersonation: bool = typer.Option(
+        False,
+        "--override-impersonation",
+        help="Put a number that is on a do-not-originate or trusted-brand list on an allow "
+        "list anyway (scammers spoof such numbers; the audit log records the override).",
+    ),
 ) -> None:
     """Add numbers or prefix ranges to a list (all or none)."""
     settings = settings_of(ctx)
     start, end = parse_when(valid_from, "--valid-from"), parse_when(expires, "--expires")
-    analyser = NumberAnalyser(settings.numbers.region)
+    analyser = _analyser(settings)
+    _check_values(analyser, values, "nothing was added")
+    actor = cli_actor(added_by)
 
     async def go() -> None:
-        async with open_database(settings.database) as db, db.sessions.begin() as session:
+        from screener.application.unit_of_work import UnitOfWork
+        from screener.db.lifecycle import open_database
+        from screener.lists import service
+        from screener.lists.repo import EntryInput
+
+        entries = [EntryInput(value, label, note, source, start, end) for value in values]
+        async with open_database(settings.database) as db:
             try:
-                found = await lists_repo.require_list(session, name)
-                for value in values:
-                    entry = lists_repo.EntryInput(value, label, note, source, start, end)
-                    try:
-                        row, created = await lists_repo.add_entry(
-                            session, analyser, found, entry, added_by
-                        )
-                    except InvalidEntry as exc:
-                        fail(f"{printable(value)!r}: {exc}; nothing was added")
-                    star = "*" if row.is_prefix else ""
-                    verb = "added" if created else "updated"
-                    typer.echo(f"{verb} {row.value}{star} on {found.name!r}")
-            except lists_repo.ListError as exc:
-                fail(str(exc))
+                changes = await service.add_entries(
+                    UnitOfWork(db, actor, None),
+                    analyser,
+                    name,
+                    entries,
+                    override_impersonation=override_impersonation,
+                )
+            except service.ImpersonatedNumber as exc:
+                fail(f"{exc} Nothing was added; --override-impersonation adds it anyway.")
+            overridden = await _overridden(db, name, changes) if override_impersonation else []
+        for change in changes:
+            verb = "added" if change.created else "updated"
+            typer.echo(f"{verb} {change.shown} on {_shown(name)}")
+        for value, lists in overridden:
+            typer.echo(
+                f"warning: {value} is on {lists}, a number scammers spoof; it was added "
+                "anyway (--override-impersonation), and the audit log records that",
+                err=True,
+            )
 
-    run(go(), settings)
+    with _refusals():
+        run(go(), settings)
 
 
-@lists_app.command("remove")
+async def _overridden(
+    db: Database, list_name: str, changes: list[EntryChange]
+) -> list[tuple[str, str]]:
+    """The numbers just put on the allow list ``list_name`` that are on a do-not-originate
+    or trusted-brand list, each with those lists."""
+    from screener.calls.lookup import list_matches
+    from screener.lists import repo
+    from screener.lists.service import GUARDED_KINDS
+
+    found: list[tuple[str, str]] = []
+    now = datetime.now(UTC)
+    async with db.sessions() as session:
+        number_list = await repo.get_list(session, list_name)
+        if number_list is None or number_list.action != Action.ALLOW.value:
+            return found
+        for change in changes:
+            entry = change.entry
+            if entry.is_prefix:
+                continue
+            matches = await list_matches(session, entry.value, now)
+            guarded = [m for m in matches if m.kind in GUARDED_KINDS]
+            if guarded:
+                names = ", ".join(f"{_shown(m.list_name)} ({m.kind.value})" for m in guarded)
+                found.append((entry.value, names))
+    return found
+
+
+@command(lists_app, "remove")
 def remove(
     ctx: typer.Context,
-    name: str,
-    values: list[str] = typer.Argument(..., help="Numbers or prefixes (with *) to remove."),
+    name: str = typer.Argument(..., metavar="NAME"),
+    values: list[str] = typer.Argument(
+        ..., metavar="NUMBER...", help="Numbers or prefixes (ending with *) to remove."
+    ),
 ) -> None:
     """Remove numbers or prefix ranges from a list."""
     settings = settings_of(ctx)
-    analyser = NumberAnalyser(settings.numbers.region)
+    analyser = _analyser(settings)
+    _check_values(analyser, values, "nothing was removed")
 
-    async def go() -> None:
-        async with open_database(settings.database) as db, db.sessions.begin() as session:
-            missing = 0
-            try:
-                found = await lists_repo.require_list(session, name)
-            except lists_repo.ListError as exc:
-                fail(str(exc))
-            for value in values:
-                try:
-                    removed = await lists_repo.remove_entry(session, analyser, found, value)
-                except InvalidEntry as exc:
-                    fail(f"{printable(value)!r}: {exc}")
-                if removed:
-                    typer.echo(f"removed {value} from {found.name!r}")
-                else:
-                    missing += 1
-                    typer.echo(f"{value} is not on {found.name!r}", err=True)
-        if missing:
-            raise typer.Exit(1)
+    async def go() -> tuple[list[str], list[str]]:
+        from screener.application.unit_of_work import UnitOfWork
+        from screener.db.lifecycle import open_database
+        from screener.lists import service
 
-    run(go(), settings)
+        async with open_database(settings.database) as db:
+            return await service.remove_values(
+                UnitOfWork(db, cli_actor(), None), analyser, name, values
+            )
+
+    with _refusals():
+        removed, missing = run(go(), settings)
+    for value in removed:
+        typer.echo(f"removed {printable(value)} from {_shown(name)}")
+    for value in missing:
+        typer.echo(f"{printable(value)} is not on {_shown(name)}", err=True)
+    if missing:
+        raise typer.Exit(1)
 
 
 # -- bulk import and export ------------------------------------------------------
@@ -249,12 +398,7 @@ def remove(
 SHOWN_REJECTIONS = 20
 """Rejected lines printed by ``lists import``; ``--rejects FILE`` gets all of them."""
 
-
-def _import_format(value: str) -> ImportFormat:
-    try:
-        return ImportFormat(value)
-    except ValueError:
-        fail("--format must be one of: auto, csv, text", 2)
+IMPORT_FORMATS = ("auto", "csv", "text")
 
 
 def _open_input(file: str) -> IO[bytes]:
@@ -262,11 +406,18 @@ def _open_input(file: str) -> IO[bytes]:
         return sys.stdin.buffer
     path = Path(file)
     if not path.is_file():
-        fail(f"{file}: no such file", 2)
+        fail(f"{printable(file)}: no such file", 2)
     try:
         return path.open("rb")
     except OSError as exc:
-        fail(f"{file}: {exc.strerror}", 2)
+        fail(f"{printable(file)}: {exc.strerror}", 2)
+
+
+def _open_output(path: Path) -> IO[str]:
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        fail(f"{printable(str(path))}: {exc.strerror}", 2)
 
 
 @contextmanager
@@ -275,6 +426,7 @@ def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
 
     total = Path(file).stat().st_size if file != "-" else None
@@ -290,12 +442,14 @@ def _progress(file: str) -> Iterator[Callable[[int], None] | None]:
         yield lambda done: bar.update(task, completed=done)
 
 
-@lists_app.command("import")
+@command(lists_app, "import")
 def import_entries(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="The list to import into (it must exist)."),
-    file: str = typer.Argument(..., help="CSV or text file; - for standard input."),
-    format: str = typer.Option("auto", "--format", help="auto, csv or text."),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The list to import into (it must exist)."
+    ),
+    file: str = typer.Argument(..., metavar="FILE", help="CSV or text file; - for standard input."),
+    format: str = typer.Option("auto", "--format", metavar="FORMAT", help="auto, csv or text."),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="Import the good lines even if some are rejected."
     ),
@@ -303,124 +457,149 @@ def import_entries(
         False, "--replace", help="Make the list exactly the file: remove entries not in it."
     ),
     source: str | None = typer.Option(
-        None, "--source", help="Source recorded on entries that have none in the file."
+        None,
+        "--source",
+        metavar="TEXT",
+        help="Source recorded on entries that have none in the file.",
     ),
-    added_by: str = typer.Option("cli", "--added-by"),
+    added_by: str | None = typer.Option(
+        None, "--added-by", metavar="NAME", help="Who is importing (default: your user name)."
+    ),
     rejects: Path | None = typer.Option(
-        None, "--rejects", help="Write every rejected line to this CSV file."
+        None, "--rejects", metavar="FILE", help="Write every rejected line to this CSV file."
     ),
 ) -> None:
     """Import numbers in bulk (all or nothing unless --skip-invalid). See docs/list-imports.md."""
+    from screener.lists.import_reader import (
+        EntryReader,
+        ImportFileError,
+        ImportFormat,
+        RejectionLog,
+    )
+
     settings = settings_of(ctx)
-    import_format = _import_format(format)
+    if format not in IMPORT_FORMATS:
+        fail(f"--format must be one of: {', '.join(IMPORT_FORMATS)}", 2)
+    import_format = ImportFormat(format)
     stream = _open_input(file)
-    analyser = NumberAnalyser(settings.numbers.region)
+    analyser = _analyser(settings)
+    actor = cli_actor(added_by)
     with ExitStack() as stack:
         if stream is not sys.stdin.buffer:
             stack.enter_context(stream)
-        sink = (
-            stack.enter_context(rejects.open("w", encoding="utf-8", newline=""))
-            if rejects
-            else None
-        )
-        log = RejectionLog(keep=SHOWN_REJECTIONS, sink=sink)
-        reader = EntryReader(stream, analyser, log, import_format, source)
+        sink = stack.enter_context(_open_output(rejects)) if rejects else None
+        rejections = RejectionLog(keep=SHOWN_REJECTIONS, sink=sink)
+        reader = EntryReader(stream, analyser, rejections, import_format, source)
         progress = stack.enter_context(_progress(file))
-        try:
-            stats = run(
-                import_into_list(
-                    settings.database,
+
+        async def go() -> ImportStats:
+            from screener.db.lifecycle import open_database
+            from screener.lists.importer import import_entries as import_file
+
+            async with open_database(settings.database) as db:
+                result = await import_file(
+                    db,
+                    actor,
                     name,
                     reader,
-                    added_by=added_by,
                     skip_invalid=skip_invalid,
                     replace=replace,
+                    file_name="(standard input)" if file == "-" else file,
                     progress=progress,
-                ),
-                settings,
-            )
-        except lists_repo.ListError as exc:
-            fail(str(exc))
-        except ImportFileError as exc:
-            fail(f"{printable(file)}: {exc}; nothing was imported")
-        except sqlite3.Error as exc:
-            fail(f"database error at {settings.database.url}: {exc}")
-    _report_import(stats, log, reader, rejects, skip_invalid)
+                )
+            return result.stats
+
+        with _refusals():
+            try:
+                stats = run(go(), settings)
+            except ImportFileError as exc:
+                fail(f"{printable(file)}: {exc}; nothing was imported")
+    _report_import(stats, rejections, reader, rejects)
 
 
 def _report_import(
-    stats: ImportStats,
-    log: RejectionLog,
-    reader: EntryReader,
-    rejects: Path | None,
-    skip_invalid: bool,
+    stats: ImportStats, rejections: RejectionLog, reader: EntryReader, rejects: Path | None
 ) -> None:
-    for rejection in log.kept:
-        typer.echo(f"line {rejection.line}: {rejection.value!r}: {rejection.reason}", err=True)
-    if log.total > len(log.kept):
-        more = log.total - len(log.kept)
+    for rejection in rejections.kept:
+        typer.echo(
+            f"line {rejection.line}: {printable(rejection.value)!r}: {rejection.reason}", err=True
+        )
+    if rejections.total > len(rejections.kept):
+        more = rejections.total - len(rejections.kept)
         hint = f"all of them are in {rejects}" if rejects else "--rejects FILE lists them all"
         typer.echo(f"... and {more} more rejected lines ({hint})", err=True)
     if reader.ignored_columns:
         ignored = ", ".join(printable(c, 40) for c in reader.ignored_columns)
         typer.echo(f"ignored columns: {ignored}", err=True)
+    read = plural(stats.read, "line")
     if stats.applied:
         summary = (
-            f"read {stats.read} lines: {stats.added} added, {stats.updated} updated, "
+            f"read {read}: {stats.added} added, {stats.updated} updated, "
             f"{stats.unchanged} unchanged, {stats.rejected} rejected"
         )
         if stats.removed:
             summary += f", {stats.removed} removed"
     else:
-        summary = f"read {stats.read} lines: {stats.accepted} good, {stats.rejected} rejected"
+        summary = f"read {read}: {stats.accepted} good, {stats.rejected} rejected"
     typer.echo(f"{summary} in {stats.seconds:.1f} s")
     if not stats.applied:
         fail(
-            f"nothing was imported: {stats.rejected} line(s) rejected "
+            f"nothing was imported: {plural(stats.rejected, 'line')} rejected "
             "(fix them, or use --skip-invalid to import the rest)"
         )
 
 
-@lists_app.command("export")
+EXPORT_FORMATS = ("csv", "text")
+
+
+@command(lists_app, "export")
 def export_entries(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="The list to export."),
-    file: str = typer.Argument("-", help="Output file; - (default) for standard output."),
-    format: str = typer.Option("csv", "--format", help="csv (with a header) or text."),
+    name: str = typer.Argument(..., metavar="NAME", help="The list to export."),
+    file: str = typer.Argument(
+        "-", metavar="FILE", help="Output file; - (the default) for standard output."
+    ),
+    format: str = typer.Option(
+        "csv", "--format", metavar="FORMAT", help="csv (with a header) or text."
+    ),
 ) -> None:
     """Write a list's entries in a format 'lists import' reads back."""
     settings = settings_of(ctx)
-    try:
-        export_format = ExportFormat(format)
-    except ValueError:
+    if format not in EXPORT_FORMATS:
         fail("--format must be csv or text", 2)
+    actor = cli_actor()
 
     async def go(out: IO[str]) -> int:
-        async with open_database(settings.database) as db, db.sessions() as session:
-            try:
-                found = await lists_repo.require_list(session, name)
-            except lists_repo.ListError as exc:
-                fail(str(exc))
-            return await export_list(session, found, out, export_format)
+        from screener.db.lifecycle import open_database
+        from screener.lists.export import ExportFormat, export_list
+
+        async with open_database(settings.database) as db:
+            return await export_list(db, actor, name, out, ExportFormat(format))
 
     if file == "-":
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
         try:
-            run(go(out), settings)
+            with _refusals():
+                run(go(out), settings)
         finally:
             out.flush()
             out.detach()
         return
     # A temporary file beside the target, renamed when complete: no half-written exports.
     target = Path(file)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", newline="", dir=target.parent, prefix=".export-", delete=False
-    ) as handle:
+    try:
+        temporary = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the with below
+            "w", encoding="utf-8", newline="", dir=target.parent, prefix=".export-", delete=False
+        )
+    except OSError as exc:
+        fail(f"{printable(file)}: cannot write there: {exc.strerror}", 2)
+    with temporary as handle:
         try:
-            written = run(go(handle), settings)
+            with _refusals():
+                written = run(go(handle), settings)
         except BaseException:
             handle.close()
             Path(handle.name).unlink(missing_ok=True)
             raise
     os.replace(handle.name, target)
-    typer.echo(f"wrote {written} entries to {file}", err=True)
+    typer.echo(f"wrote {_entries(written)} to {printable(file)}", err=True)
