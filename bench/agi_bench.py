@@ -29,11 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from screener.agi.server import start_agi_server
+from screener import composition
 from screener.db.lifecycle import open_database
-from screener.events import CALL_VERDICT, EventBus
-from screener.screening import ScreeningService
-from screener.settings import AgiSettings, DatabaseSettings, Settings
+from screener.domain.events import CallDecided
+from screener.settings import AgiSettings, DatabaseSettings, Settings, WebSettings
 from tests.support.pgcluster import free_port
 
 TIME_LIMIT_SECONDS = 300
@@ -78,12 +77,12 @@ async def run(calls: int, concurrency: int, db_url: str) -> None:
     settings = Settings(
         database=DatabaseSettings(url=db_url),
         agi=AgiSettings(enabled=True, host="127.0.0.1", port=port),
+        web=WebSettings(enabled=False),
     )
     async with open_database(settings.database, upgrade=True) as database:
-        bus = EventBus()
-        verdicts = bus.subscribe(maxsize=calls + 10, kinds={CALL_VERDICT})
-        screening = ScreeningService(settings, database.sessions)
-        server, _handler = await start_agi_server(settings, database, screening, bus)
+        service = composition.build(settings, database)
+        verdicts = service.bus.subscribe(maxsize=calls + 10, kinds={CallDecided})
+        await composition.start(service)
         gate = asyncio.Semaphore(concurrency)
 
         async def bounded(n: int) -> float:
@@ -96,11 +95,12 @@ async def run(calls: int, concurrency: int, db_url: str) -> None:
             latencies = await asyncio.gather(*(bounded(n) for n in range(calls)))
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu_before
-        server.close()
-        await server.wait_closed()
+        await composition.stop(service)
         decisions = []
         while not verdicts.queue.empty():
-            decisions.append(float(verdicts.queue.get_nowait().payload["decision_ms"]))
+            event = verdicts.queue.get_nowait()
+            assert isinstance(event, CallDecided)
+            decisions.append(event.decision_ms)
 
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]

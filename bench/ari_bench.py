@@ -37,8 +37,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from screener import composition
+from screener.composition import Screener
 from screener.demo.fake_asterisk import CallerBehaviour, FakeAsterisk
-from screener.service import ServiceContext, run_service
 from screener.settings import Settings
 
 PASSWORD = "bench&pass#word"
@@ -121,19 +122,22 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "digit_timeout_seconds": 30,
         },
         logging={"level": "WARNING"},
+        web={"enabled": False},
     )
     stop = asyncio.Event()
-    box: list[ServiceContext] = []
+    box: list[Screener] = []
 
     cpu_at_start: list[resource.struct_rusage] = []
 
-    def started(ctx: ServiceContext) -> None:
+    def started(ctx: Screener) -> None:
         assert ctx.calls is not None
         ctx.calls.stats.keep_latencies = True
         box.append(ctx)
         cpu_at_start.append(resource.getrusage(resource.RUSAGE_SELF))
 
-    service = asyncio.create_task(run_service(settings, stop=stop, started=started))
+    service = asyncio.create_task(
+        composition.run(settings, stop_event=stop, started=started, install_signal_handlers=False)
+    )
     peak_active = 0
     child_report: dict[str, Any] = {}
     deadline = time.monotonic() + args.seconds + args.hold + 90
@@ -175,7 +179,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "policy_lookup_p50_ms": percentile(decision_ms, 50),
         "policy_lookup_p99_ms": percentile(decision_ms, 99),
         "fail_open": stats.calls_failed_open,
-        "records_failed": ctx.calls.recorder.stats.failed,
+        "records_failed": ctx.recorder.stats.failed,
         "first_request_p50_ms": percentile(stats.first_request_ms, 50),
         "first_request_p99_ms": percentile(stats.first_request_ms, 99),
         "first_action_p50_ms": percentile(stats.first_action_ms, 50),

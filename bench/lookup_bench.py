@@ -1,6 +1,6 @@
 """List lookup latency with a registry of millions of numbers, on SQLite and PostgreSQL.
 
-Times ``lists_repo.lookup`` on an ``AsyncSession`` (as the screening service calls it)
+Times ``screener.calls.lookup.list_matches`` on an ``AsyncSession`` (the CLI's way)
 for random numbers that are on the list and random numbers of the same shape (nearly all
 not on it), and prints
 p50/p90/p99/max in microseconds. The list is the TPS-style file of ``import_bench.py``
@@ -33,11 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from import_bench import default_workdir, sqlite_db, tps_file, tps_numbers
 
-from screener.db import lists_repo
+from screener.calls.lookup import list_matches
 from screener.db.lifecycle import open_database
-from screener.domain import ListKind
-from screener.lists_import import EntryReader, RejectionLog, import_into_list
-from screener.numbers import NumberAnalyser
+from screener.domain.model import Actor
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import ListKind
+from screener.lists import repo as lists_repo
+from screener.lists.import_reader import EntryReader, RejectionLog
+from screener.lists.importer import import_entries
 from screener.settings import DatabaseSettings
 from tests.support.pgcluster import throwaway_cluster
 
@@ -87,7 +90,8 @@ async def ensure_list(url: str, path: Path, rows: int) -> None:
     started = time.perf_counter()
     with path.open("rb") as stream:
         reader = EntryReader(stream, GB, RejectionLog())
-        stats = await import_into_list(settings, "tps", reader)
+        async with open_database(settings, upgrade=False) as db:
+            stats = (await import_entries(db, Actor.cli("bench"), "tps", reader)).stats
     print(f"  imported {stats.added} entries in {time.perf_counter() - started:.1f} s")
 
 
@@ -95,14 +99,14 @@ async def measure(url: str, present: list[str], absent: list[str], warmup: int) 
     settings = DatabaseSettings(url=url)
     async with open_database(settings, upgrade=False) as db, db.sessions() as session:
         for number in present[:warmup] + absent[:warmup]:
-            await lists_repo.lookup(session, number)
+            await list_matches(session, number)
         for name, numbers in (("present", present), ("random", absent)):
             samples: list[float] = []
             cpu: list[float] = []
             found = 0
             for number in numbers:
                 started, started_cpu = time.perf_counter(), time.thread_time()
-                matches = await lists_repo.lookup(session, number)
+                matches = await list_matches(session, number)
                 cpu.append((time.thread_time() - started_cpu) * 1e6)
                 samples.append((time.perf_counter() - started) * 1e6)
                 found += bool(matches)

@@ -127,9 +127,11 @@ def seed_calls(db: Path, calls: int) -> None:
         reasons = json.dumps([{"code": code, "action": action, "explanation": "bench"}])
         challenge = None
         outcome = "connected" if verdict == "allow" else "blocked"
+        result = verdict
         if verdict == "challenge":
             challenge = "passed" if rng.random() < 0.6 else "failed"
-            outcome = "connected" if challenge == "passed" else "challenge_failed"
+            outcome = "connected" if challenge == "passed" else "challenge-failed"
+            result = f"challenge-{challenge}"
         call_id = uuid.UUID(int=rng.getrandbits(128)).hex
         ts = sqlite_ts(at)
         rows.append(
@@ -149,7 +151,7 @@ def seed_calls(db: Path, calls: int) -> None:
                 "sip-in",
                 "{}",
                 verdict,
-                verdict,
+                result,
                 reasons,
                 verdict != "allow",
                 1.0,
@@ -216,25 +218,27 @@ def prepare(workdir: Path, calls: int, entries: int) -> Path:
 
 
 async def _ensure_admin(db: Path) -> None:
-    from screener import auth
+    from screener.application.unit_of_work import UnitOfWork
     from screener.db.lifecycle import open_database
+    from screener.domain.model import Actor
     from screener.settings import DatabaseSettings
+    from screener.users import accounts, service
 
     url = f"sqlite+aiosqlite:///{db}"
-    async with open_database(DatabaseSettings(url=url)) as database, database.sessions.begin() as s:
-        if await auth.get_user(s, "bench") is None:
-            await auth.create_user(s, "bench", PASSWORD, "admin")
+    async with open_database(DatabaseSettings(url=url)) as database:
+        async with database.sessions() as session:
+            exists = await accounts.get_user(session, "bench") is not None
+        if not exists:
+            uow = UnitOfWork(database, Actor.system("bench"))
+            await service.create_user(uow, "bench", PASSWORD, "admin")
 
 
 def serve(db: Path, port: int) -> None:
     """The child process: the console alone, as the service runs it."""
     from pydantic import SecretStr
 
-    from screener.db.lifecycle import open_database
-    from screener.events import EventBus
-    from screener.screening import ScreeningService
+    from screener import composition
     from screener.settings import DatabaseSettings, Settings, WebSettings
-    from screener.web import serve_web
 
     settings = Settings(
         database=DatabaseSettings(url=f"sqlite+aiosqlite:///{db}", auto_upgrade=False),
@@ -244,9 +248,15 @@ def serve(db: Path, port: int) -> None:
     )
 
     async def main() -> None:
+        from screener.db.lifecycle import open_database
+
         async with open_database(settings.database) as database:
-            screening = ScreeningService(settings, database.sessions)
-            await serve_web(settings, database, screening, EventBus())
+            service = composition.build(settings, database)
+            await composition.start(service)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await composition.stop(service)
 
     asyncio.run(main())
 
@@ -268,7 +278,7 @@ def measure(base: str, requests: int, db: Path) -> list[tuple[str, float, float,
     pages = [
         ("board", "/"),
         ("queue", "/queue"),
-        ("queue verdict=block", "/queue?verdict=block"),
+        ("queue action=block", "/queue?action=block"),
         ("queue reason=withheld", "/queue?reason=withheld"),
         ("queue reason=own_number (rare)", "/queue?reason=own_number"),
         ("queue number", f"/queue?number={number}"),

@@ -48,5 +48,13 @@ def configure_logging(settings: LoggingSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
-    for noisy in ("httpx", "httpcore", "websockets", "aiosqlite", "alembic.runtime.migration"):
+    noisy_loggers = (
+        "httpx",
+        "httpcore",
+        "websockets",
+        "aiosqlite",
+        "alembic.runtime.migration",
+        "alembic.runtime.plugins",
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -22,20 +22,20 @@ import logging
 import ssl
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 
-from screener.events import (
-    CALL_OUTCOME,
-    CALL_REVIEWED,
-    CALL_STARTED,
-    CALL_VERDICT,
-    BusEvent,
-    EventBus,
-    Subscription,
+from screener.domain.events import (
+    CallDecided,
+    CallDelivered,
+    CallEvent,
+    CallFinished,
+    CallReviewed,
+    CallStarted,
 )
-from screener.ops.state import MqttState, ServiceState
+from screener.events import EventBus, Subscription
 from screener.settings import MqttSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,31 @@ QOS = 1
 RECONNECT_INITIAL_SECONDS = 0.5
 SHUTDOWN_PUBLISH_SECONDS = 2.0
 OPERATION_TIMEOUT_SECONDS = 5.0
-COUNTER_REFRESH_SECONDS = 0.25
 
-TOPIC_SUFFIXES: Mapping[str, str] = {
-    CALL_STARTED: "started",
-    CALL_VERDICT: "verdict",
-    CALL_OUTCOME: "outcome",
-    CALL_REVIEWED: "reviewed",
+TOPIC_SUFFIXES: Mapping[type, str] = {
+    CallStarted: "started",
+    CallDecided: "verdict",
+    CallFinished: "outcome",
+    CallDelivered: "delivery",
+    CallReviewed: "reviewed",
 }
-"""Bus event kind -> last topic level. Other kinds are not published."""
+"""Event type -> last topic level. Other events are not published."""
+
+
+@dataclass
+class MqttState:
+    """What the publisher is doing, for ``/healthz`` and ``/metrics``."""
+
+    connected: bool = False
+    connects: int = 0
+    """Successful connections to the broker since start (the first one included)."""
+    connect_failures: int = 0
+    """Connection attempts that failed, and connections that were lost."""
+    published: int = 0
+    """Events the broker acknowledged (QoS 1 PUBACK)."""
+    last_error: str | None = None
+    """Short description of the last connection problem (never contains credentials)."""
+
 
 _TOPIC_UNSAFE = str.maketrans({"/": "_", "+": "_", "#": "_", "\x00": "_"})
 
@@ -64,24 +80,23 @@ def status_topic(prefix: str, site: str) -> str:
     return f"{prefix}/{site}/status"
 
 
-def event_topic(prefix: str, site: str, event: BusEvent) -> str | None:
+def event_topic(prefix: str, site: str, event: CallEvent) -> str | None:
     """The topic of a call event, or None when the event is not one MQTT carries."""
-    suffix = TOPIC_SUFFIXES.get(event.kind)
-    call_id = event.call_id or str(event.payload.get("call_id") or "")
-    if suffix is None or not call_id:
+    suffix = TOPIC_SUFFIXES.get(type(event))
+    if suffix is None or not event.call_id:
         return None
-    safe_id = call_id.translate(_TOPIC_UNSAFE)[:64]
+    safe_id = event.call_id.translate(_TOPIC_UNSAFE)[:64]
     return f"{prefix}/{site}/calls/{safe_id}/{suffix}"
 
 
-def event_payload(event: BusEvent) -> bytes:
-    """JSON body: ``version``, ``event`` (the bus kind), ``at`` and the event's own fields."""
+def event_payload(event: CallEvent) -> bytes:
+    """JSON body: ``version``, ``event`` (its kind), ``at`` (when it happened) and its fields."""
     body: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "event": event.kind,
         "at": event.at.isoformat(),
     }
-    for key, value in event.payload.items():
+    for key, value in event.payload().items():
         body.setdefault(key, value)
     return json.dumps(body, ensure_ascii=False, default=str, separators=(",", ":")).encode()
 
@@ -140,7 +155,7 @@ async def _watch_connection(client: aiomqtt.Client) -> None:
     raise _ConnectionLost("message stream ended")
 
 
-async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> BusEvent:
+async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> CallEvent:
     """The next event to publish; raises if the connection is lost while waiting."""
     getter = asyncio.ensure_future(sub.get())
     try:
@@ -149,7 +164,11 @@ async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> BusEven
         getter.cancel()
         raise
     if getter.done():
-        return getter.result()
+        event = getter.result()
+        assert isinstance(
+            event, CallStarted | CallDecided | CallFinished | CallDelivered | CallReviewed
+        )
+        return event
     getter.cancel()
     watcher.result()  # raises the connection error
     raise _ConnectionLost("connection watcher stopped")
@@ -158,27 +177,28 @@ async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> BusEven
 class MqttPublisher:
     """One publisher per process; :meth:`run` until cancelled."""
 
-    def __init__(self, settings: Settings, bus: EventBus, state: MqttState) -> None:
+    def __init__(self, settings: Settings, bus: EventBus) -> None:
         self.mqtt = settings.mqtt
         self.site = settings.office.site
         self.prefix = settings.mqtt.topic_prefix
-        self.state = state
+        self.state = MqttState()
         self.sub = bus.subscribe(maxsize=settings.mqtt.queue_size, kinds=set(TOPIC_SUFFIXES))
-        self._pending: BusEvent | None = None
+        self._pending: CallEvent | None = None
 
-    def _refresh_counters(self) -> None:
-        self.state.dropped = self.sub.dropped
-        self.state.queued = self.sub.queue.qsize() + (1 if self._pending else 0)
+    @property
+    def dropped(self) -> int:
+        """Events dropped because the queue was full."""
+        return self.sub.dropped
 
-    async def _refresh_periodically(self) -> None:
-        while True:
-            self._refresh_counters()
-            await asyncio.sleep(COUNTER_REFRESH_SECONDS)
+    @property
+    def queued(self) -> int:
+        """Events waiting for the broker right now."""
+        return self.sub.queue.qsize() + (1 if self._pending else 0)
 
     async def run(self) -> None:
+        """Publish until cancelled; reconnects on its own."""
         backoff = RECONNECT_INITIAL_SECONDS
         where = f"{self.mqtt.host}:{self.mqtt.port}"
-        refresher = asyncio.create_task(self._refresh_periodically())
         try:
             while True:
                 try:
@@ -189,7 +209,6 @@ class MqttPublisher:
                     self.state.connected = False
                     self.state.connect_failures += 1
                     self.state.last_error = _describe(exc)
-                    self._refresh_counters()
                     if not isinstance(exc, aiomqtt.MqttError | _ConnectionLost | OSError):
                         log.exception("MQTT publisher failed; restarting it")
                     elif was_connected:
@@ -205,9 +224,7 @@ class MqttPublisher:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.mqtt.reconnect_max_seconds)
         finally:
-            refresher.cancel()
             self.state.connected = False
-            self._refresh_counters()
             self.sub.close()
 
     async def _session(self) -> None:
@@ -236,7 +253,6 @@ class MqttPublisher:
     async def _publish_forever(self, client: aiomqtt.Client, watcher: asyncio.Task[None]) -> None:
         while True:
             if self._pending is None:
-                self._refresh_counters()
                 self._pending = await _next_event(self.sub, watcher)
             event = self._pending
             topic = event_topic(self.prefix, self.site, event)
@@ -254,9 +270,3 @@ class MqttPublisher:
                     status_topic(self.prefix, self.site), STATUS_OFFLINE, qos=QOS, retain=True
                 )
         log.info("MQTT publisher stopped")
-
-
-async def run_mqtt_publisher(settings: Settings, bus: EventBus, state: ServiceState) -> None:
-    """Publish bus events to the broker until cancelled; reconnects on its own."""
-    state.mqtt.enabled = True
-    await MqttPublisher(settings, bus, state.mqtt).run()

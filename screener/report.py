@@ -1,10 +1,10 @@
-"""Verdicts as plain data (JSON for the CLI, API, events) and as plain text."""
+"""Decisions as plain data (JSON for the CLI and the API) and as plain text."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from screener.domain import ListMatch, Verdict
+from screener.domain.model import Decision, ListMatch
 
 
 def match_as_dict(match: ListMatch) -> dict[str, Any]:
@@ -17,8 +17,8 @@ def match_as_dict(match: ListMatch) -> dict[str, Any]:
     }
 
 
-def verdict_as_dict(verdict: Verdict, given: str | None = None) -> dict[str, Any]:
-    number = verdict.number
+def decision_as_dict(decision: Decision, given: str | None = None) -> dict[str, Any]:
+    number = decision.number
     data: dict[str, Any] = {}
     if given is not None:
         data["input"] = given
@@ -29,9 +29,9 @@ def verdict_as_dict(verdict: Verdict, given: str | None = None) -> dict[str, Any
             "withheld": number.withheld,
             "valid": number.valid,
             "problems": [p.value for p in number.problems],
-            "matches": [match_as_dict(m) for m in verdict.matches],
-            "action": verdict.action.value,
-            "reasons": [r.as_dict() for r in verdict.reasons],
+            "matches": [match_as_dict(m) for m in decision.matches],
+            "action": decision.action.value,
+            "reasons": [r.as_dict() for r in decision.reasons],
         }
     )
     return data
@@ -43,19 +43,19 @@ def printable(text: str, limit: int = 80) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "\u2026"
 
 
-def verdict_as_text(verdict: Verdict, given: str) -> str:
-    number = verdict.number
+def decision_as_text(decision: Decision, given: str) -> str:
+    number = decision.number
     shown = number.e164 or ("withheld" if number.withheld else "not a number")
     lines = [f"{printable(given) or '(empty)'} -> {shown} ({number.number_type.value})"]
-    lines.append(f"  action: {verdict.action.value.upper()}")
-    for match in verdict.matches:
+    lines.append(f"  action: {decision.action.value.upper()}")
+    for match in decision.matches:
         label = f" {printable(match.label, 60)!r}" if match.label else ""
         star = "*" if match.is_prefix else ""
         lines.append(
             f"  matched list {match.list_name!r} ({match.kind.value}, {match.action.value}): "
             f"{match.value}{star}{label}"
         )
-    for reason in verdict.reasons:
+    for reason in decision.reasons:
         lines.append(f"  - {reason.code.value} [{reason.action.value}]: {reason.explanation}")
         if reason.advice:
             lines.append(f"      how to verify: {reason.advice}")

@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from screener.domain import Action
+from screener.domain.vocabulary import Action
 
 DEFAULT_CONFIG_PATH = Path("screener.toml")
 CONFIG_ENV_VAR = "SCREENER_CONFIG"
@@ -82,13 +82,15 @@ class PolicySettings(_Section):
     repeat_window_minutes: int = Field(default=10, ge=1)
     failed_challenge_block_minutes: int = Field(default=60, ge=0)
     passed_challenge_allow_minutes: int = Field(default=24 * 60, ge=0)
+    sync_seconds: float = Field(default=2.0, gt=0, le=300)
+    """How often a running service checks for policy changes made elsewhere."""
 
     @field_validator("actions")
     @classmethod
     def _known_reasons(cls, value: dict[str, Action]) -> dict[str, Action]:
-        from screener.policy import CONFIGURABLE_REASONS
+        from screener.domain.rules import CONFIGURABLE
 
-        known = {code.value for code in CONFIGURABLE_REASONS}
+        known = {code.value for code in CONFIGURABLE}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(
@@ -126,8 +128,8 @@ class AriSettings(_Section):
     username: str = "screener"
     password: SecretStr = SecretStr("")
     app: str = "screener"
-    continue_context: str = "internal"
-    continue_extension: str = "100"
+    continue_context: str = "screened"
+    continue_extension: str = "s"
     continue_priority: int = 1
     caller_name_prefix: bool = False
     extra_variables: list[str] = Field(default_factory=list)
@@ -177,6 +179,17 @@ class AgiSettings(_Section):
     port: int = Field(default=4573, ge=1, le=65535)
 
 
+class DemoSettings(_Section):
+    """The built-in PBX simulator (``screener demo``) runs on a database of its own."""
+
+    database_url: str = "sqlite+aiosqlite:///screener-demo.db"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        return DatabaseSettings._known_driver(value)
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -201,6 +214,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     agi: AgiSettings = Field(default_factory=AgiSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -18,13 +18,6 @@ _HEADER = re.compile(r"\[(?P<name>[\w.]+)\]")
 _COMMENTED_KEY = re.compile(r"#\s*(?P<key>[a-z_]+)\s*=\s*(?P<value>.+)")
 _COMMENTED_HEADER = re.compile(r"#\s*\[(?P<name>[\w.]+)\]\s*")
 
-# The example continues allowed calls to the shipped dialplan's [screened],s,1; the
-# built-in defaults in screener/settings.py still say internal/100.
-DEFAULT_CHANGE_PENDING = {
-    ("ari", "continue_context"),
-    ("ari", "continue_extension"),
-}
-
 
 def sections() -> dict[str, type[BaseModel]]:
     found = {}
@@ -93,20 +86,7 @@ def test_every_setting_appears_in_the_example(section: str, key: str) -> None:
 
 
 SET_IN_EXAMPLE = [
-    pytest.param(
-        section,
-        key,
-        id=f"{section}.{key}",
-        marks=[
-            pytest.mark.xfail(
-                strict=True,
-                reason="the built-in default still differs: change it in screener/settings.py, "
-                "then remove it from DEFAULT_CHANGE_PENDING",
-            )
-        ]
-        if (section, key) in DEFAULT_CHANGE_PENDING
-        else [],
-    )
+    pytest.param(section, key, id=f"{section}.{key}")
     for section, table in example_values().items()
     if section in sections()
     for key in table

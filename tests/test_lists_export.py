@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from screener.db import lists_repo
 from screener.db.lifecycle import Database
 from screener.db.models import ListEntry
-from screener.domain import ListKind
-from screener.lists_export import ExportFormat, date_text, export_entries
-from screener.lists_import import EntryReader, ImportFormat, RejectionLog, import_into_list
-from screener.numbers import NumberAnalyser
+from screener.domain.model import Actor
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import ListKind
+from screener.lists import repo as lists_repo
+from screener.lists.export import ExportFormat, date_text, export_entries
+from screener.lists.import_reader import EntryReader, ImportFormat, RejectionLog
+from screener.lists.importer import import_entries
 from screener.settings import Settings
 
 GB = NumberAnalyser("GB")
@@ -72,7 +74,7 @@ async def reimport(settings: Settings, database: Database, data: str, format: Im
         await lists_repo.create_list(session, "copy", ListKind.NUISANCE)
     log = RejectionLog()
     reader = EntryReader(io.BytesIO(data.encode()), GB, log, format)
-    stats = await import_into_list(settings.database, "copy", reader)
+    stats = (await import_entries(database, Actor.cli("test"), "copy", reader)).stats
     assert stats.applied and log.total == 0, log.kept
     assert stats.added == 4
 

@@ -12,11 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from screener.db import lists_repo
-from screener.db.lifecycle import Database
+from screener.calls.lookup import list_matches
+from screener.db.lifecycle import Database, open_database
 from screener.db.models import ListEntry
-from screener.domain import ListKind
-from screener.lists_import import (
+from screener.domain.model import Actor
+from screener.domain.numbers import InvalidEntry, NumberAnalyser
+from screener.domain.vocabulary import ListKind
+from screener.lists import repo as lists_repo
+from screener.lists.import_reader import (
     MAX_LINE_BYTES,
     EntryReader,
     ImportFileError,
@@ -24,9 +27,9 @@ from screener.lists_import import (
     ImportStats,
     RejectionLog,
     digit_entry_path,
-    import_into_list,
 )
-from screener.numbers import InvalidEntry, NumberAnalyser
+from screener.lists.importer import import_entries
+from screener.lists.queries import EntrySearch, entries_page
 from screener.settings import Settings
 
 GB = NumberAnalyser("GB")
@@ -263,10 +266,11 @@ async def run_import(
 ) -> tuple[ImportStats, RejectionLog]:
     log = RejectionLog()
     reader = EntryReader(io.BytesIO(data), GB, log, source=source, batch_rows=2)
-    stats = await import_into_list(
-        settings.database, name, reader, skip_invalid=skip_invalid, replace=replace
-    )
-    return stats, log
+    async with open_database(settings.database, upgrade=False) as database:
+        result = await import_entries(
+            database, Actor.cli(), name, reader, skip_invalid=skip_invalid, replace=replace
+        )
+    return result.stats, log
 
 
 async def entries(database: Database, list_id: int) -> list[tuple[object, ...]]:
@@ -301,9 +305,9 @@ async def test_import_text_then_lookup(database: Database, settings: Settings) -
         ("+447700900124", False, "tps"),
     ]
     async with database.sessions() as session:
-        exact = await lists_repo.lookup(session, "+447700900123")
-        prefix = await lists_repo.lookup(session, "+441614960555")
-        page = await lists_repo.entries_page(session, await lists_repo.require_list(session, "tps"))
+        exact = await list_matches(session, "+447700900123")
+        prefix = await list_matches(session, "+441614960555")
+        page, _ = await entries_page(session, list_id, EntrySearch(None, None))
     assert [(m.list_name, m.value) for m in exact] == [("tps", "+447700900123")]
     assert [(m.value, m.is_prefix) for m in prefix] == [("+44161496", True)]
     assert all(entry.created_at is not None and entry.added_by == "cli" for entry in page)
@@ -420,9 +424,9 @@ async def test_dates_are_honoured_by_lookup(database: Database, settings: Settin
     stats, log = await run_import(settings, data)
     assert stats.applied, log.kept
     async with database.sessions() as session:
-        expired = await lists_repo.lookup(session, "+442079460018")
-        future = await lists_repo.lookup(session, "+447700900123")
-        current = await lists_repo.lookup(session, "+447700900124")
+        expired = await list_matches(session, "+442079460018")
+        future = await list_matches(session, "+447700900123")
+        current = await list_matches(session, "+447700900124")
         entry = (
             await session.execute(select(ListEntry).where(ListEntry.value == "+447700900124"))
         ).scalar_one()

@@ -1,7 +1,8 @@
-from screener.db import lists_repo
+from screener.calls.lookup import list_matches
 from screener.db.lifecycle import Database
-from screener.domain import ListKind
-from screener.numbers import NumberAnalyser
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import ListKind
+from screener.lists import repo as lists_repo
 
 
 async def test_lookup_finds_exact_and_prefix(database: Database) -> None:
@@ -15,9 +16,9 @@ async def test_lookup_finds_exact_and_prefix(database: Database) -> None:
             session, analyser, block, lists_repo.EntryInput("0161 496*"), "t"
         )
     async with database.sessions() as session:
-        exact = await lists_repo.lookup(session, "+442079460018")
-        prefix = await lists_repo.lookup(session, "+441614960999")
-        none = await lists_repo.lookup(session, "+442079460019")
+        exact = await list_matches(session, "+442079460018")
+        prefix = await list_matches(session, "+441614960999")
+        none = await list_matches(session, "+442079460019")
     assert [m.value for m in exact] == ["+442079460018"]
     assert [(m.value, m.is_prefix) for m in prefix] == [("+44161496", True)]
     assert none == []

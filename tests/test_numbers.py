@@ -6,14 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from screener.domain import NumberProblem, NumberType
-from screener.numbers import (
+from screener.domain.numbers import (
     UK_DRAMA_PREFIXES,
     InvalidEntry,
     NumberAnalyser,
     candidate_prefixes,
     is_withheld_presentation,
 )
+from screener.domain.vocabulary import NumberProblem, NumberType
 
 GB = NumberAnalyser("GB")
 

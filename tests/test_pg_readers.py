@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from screener.db import lists_repo
+from screener.calls.lookup import PgCallReader, call_reader
+from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import open_database
-from screener.domain import Action, CallFacts, ListKind
-from screener.numbers import NumberAnalyser
-from screener.screening import ScreeningService
+from screener.domain.model import CallFacts
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import Action, ListKind
+from screener.lists import repo as lists_repo
 from screener.settings import DatabaseSettings, Settings
 from tests.support.pgcluster import PgCluster
 
@@ -26,14 +28,15 @@ async def test_reads_match_the_session_path_and_survive_a_killed_connection(
             await lists_repo.add_entry(
                 session, NumberAnalyser("GB"), scams, lists_repo.EntryInput("0161 496*"), "t"
             )
-        service = ScreeningService(settings, db.sessions)
+        service = ScreeningService(settings, call_reader(db.url, db.sessions))
+        assert isinstance(service.reader, PgCallReader)
         try:
             facts = CallFacts("+441614960123")
             held = await service.decide(facts)
             async with db.sessions() as session:
-                with_session = await service.decide(facts, session)
-            assert held.verdict == with_session.verdict
-            assert held.verdict.action is Action.BLOCK
+                with_session = await ScreeningService.in_session(settings, session).decide(facts)
+            assert held.decision == with_session.decision
+            assert held.decision.action is Action.BLOCK
 
             # The server drops every other connection (a restart, an admin's kill).
             database = pg_url.rsplit("/", 1)[1]
@@ -46,6 +49,6 @@ async def test_reads_match_the_session_path_and_survive_a_killed_connection(
                 await service.decide(facts)
             # ... and the next call connects afresh.
             again = await service.decide(facts)
-            assert again.verdict.action is Action.BLOCK
+            assert again.decision.action is Action.BLOCK
         finally:
             await service.close()

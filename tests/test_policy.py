@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from screener.domain import Action, CallerHistory, ListKind, ListMatch, ReasonCode
-from screener.numbers import NumberAnalyser
-from screener.policy import DEFAULT_ACTIONS, Policy, decide
+from screener.domain.model import CallerHistory, ListMatch
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.policy import Policy, decide
+from screener.domain.rules import CONFIGURABLE, default_actions
+from screener.domain.vocabulary import Action, ChallengeResult, ListKind, ReasonCode
 
 GB = NumberAnalyser("GB")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -55,7 +57,9 @@ def test_allow_list_wins_over_everything() -> None:
         Policy(own_numbers=frozenset({"+442071234567"})),
         number,
         [match(ListKind.NUISANCE, Action.BLOCK), match(ListKind.CONTACTS, Action.ALLOW)],
-        CallerHistory(recent_calls=50, last_challenge_result="failed", last_challenge_at=NOW),
+        CallerHistory(
+            recent_calls=50, last_challenge_result=ChallengeResult.FAILED, last_challenge_at=NOW
+        ),
         now=NOW,
     )
     assert verdict.action is Action.ALLOW
@@ -136,14 +140,14 @@ def test_repeat_caller_threshold() -> None:
 
 def test_recent_failure_blocks_for_a_while_then_expires() -> None:
     policy = Policy(failed_challenge_block=timedelta(minutes=60))
-    recent = CallerHistory(1, "failed", NOW - timedelta(minutes=30))
-    old = CallerHistory(1, "failed", NOW - timedelta(minutes=90))
+    recent = CallerHistory(1, ChallengeResult.FAILED, NOW - timedelta(minutes=30))
+    old = CallerHistory(1, ChallengeResult.FAILED, NOW - timedelta(minutes=90))
     assert decide(policy, GB.analyse(REAL_MOBILE), history=recent, now=NOW).action is Action.BLOCK
     assert decide(policy, GB.analyse(REAL_MOBILE), history=old, now=NOW).action is Action.ALLOW
 
 
 def test_recent_pass_skips_the_challenge_but_not_for_impersonation() -> None:
-    passed = CallerHistory(1, "passed", NOW - timedelta(minutes=10))
+    passed = CallerHistory(1, ChallengeResult.PASSED, NOW - timedelta(minutes=10))
     withheld_number = GB.analyse("+442071234567", "prohib")
     assert decide(Policy(), withheld_number, history=passed, now=NOW).action is Action.ALLOW
     brand = decide(
@@ -157,7 +161,7 @@ def test_recent_pass_skips_the_challenge_but_not_for_impersonation() -> None:
 
 
 def test_recent_pass_does_not_override_a_block() -> None:
-    passed = CallerHistory(1, "passed", NOW - timedelta(minutes=10))
+    passed = CallerHistory(1, ChallengeResult.PASSED, NOW - timedelta(minutes=10))
     verdict = decide(
         Policy(),
         GB.analyse(REAL_LANDLINE),
@@ -169,15 +173,15 @@ def test_recent_pass_does_not_override_a_block() -> None:
 
 
 def test_every_reason_is_configurable() -> None:
-    for code in DEFAULT_ACTIONS:
+    for code in CONFIGURABLE:
         for action in Action:
-            policy = Policy(actions=Policy.effective_actions({code.value: action}))
+            policy = Policy(actions={**default_actions(), code: action})
             assert policy.action_for(code) is action
 
 
 def test_configured_action_changes_the_verdict() -> None:
-    strict = Policy(actions=Policy.effective_actions({"withheld": Action.BLOCK}))
-    lenient = Policy(actions=Policy.effective_actions({"withheld": Action.ALLOW}))
+    strict = Policy(actions={**default_actions(), ReasonCode.WITHHELD: Action.BLOCK})
+    lenient = Policy(actions={**default_actions(), ReasonCode.WITHHELD: Action.ALLOW})
     assert decide(strict, GB.analyse("anonymous")).action is Action.BLOCK
     assert decide(lenient, GB.analyse("anonymous")).action is Action.ALLOW
 

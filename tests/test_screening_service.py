@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from screener.db import calls_repo, lists_repo
+from screener.calls import store
+from screener.calls.lookup import SessionCallReader, call_reader
+from screener.calls.queries import CallFilter, find_calls, get_call
+from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import Database
-from screener.domain import Action, CallFacts, ListKind
-from screener.numbers import NumberAnalyser
-from screener.screening import ScreeningService, build_policy, load_policy_overrides
+from screener.domain.events import CallFinished
+from screener.domain.model import CallEnding, CallFacts
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import (
+    Action,
+    ChallengeResult,
+    ListKind,
+    Outcome,
+    ReasonCode,
+    Step,
+    TimelineKind,
+    Verdict,
+)
+from screener.lists import repo as lists_repo
+from screener.policy.store import build_policy, load_overrides
 from screener.settings import Settings
+from tests.support.calls import finish_call, record_call
 
 GB = NumberAnalyser("GB")
 
@@ -29,11 +45,11 @@ async def test_number_in_any_format_matches_however_presented(
     database: Database, settings: Settings
 ) -> None:
     await add(database, "scams", ListKind.NUISANCE, lists_repo.EntryInput("(020) 7123-4567"))
-    service = ScreeningService(settings, database.sessions)
+    service = ScreeningService(settings, call_reader(database.url, database.sessions))
     for presented in ("+442071234567", "sip:02071234567@carrier", "0044 20 7123 4567"):
         decision = await service.decide(CallFacts(presented))
-        assert decision.verdict.action is Action.BLOCK, presented
-        assert decision.verdict.matches[0].list_name == "scams"
+        assert decision.decision.action is Action.BLOCK, presented
+        assert decision.decision.matches[0].list_name == "scams"
 
 
 async def test_expired_and_future_entries_do_not_match(
@@ -48,65 +64,59 @@ async def test_expired_and_future_entries_do_not_match(
         lists_repo.EntryInput("07911 000002", valid_from=now + timedelta(days=28)),
         lists_repo.EntryInput("07911 000003", valid_from=now - timedelta(days=1)),
     )
-    service = ScreeningService(settings, database.sessions)
+    service = ScreeningService(settings, call_reader(database.url, database.sessions))
     expired = await service.decide(CallFacts("07911000001"))
     future = await service.decide(CallFacts("07911000002"))
     current = await service.decide(CallFacts("07911000003"))
-    assert expired.verdict.matches == () and future.verdict.matches == ()
-    assert [m.list_name for m in current.verdict.matches] == ["tps"]
+    assert expired.decision.matches == () and future.decision.matches == ()
+    assert [m.list_name for m in current.decision.matches] == ["tps"]
     later = await service.decide(CallFacts("07911000002"), now=now + timedelta(days=29))
-    assert [m.list_name for m in later.verdict.matches] == ["tps"]
+    assert [m.list_name for m in later.decision.matches] == ["tps"]
 
 
 async def test_repeat_dialler_and_challenge_history(database: Database, settings: Settings) -> None:
     settings.policy.repeat_calls = 3
-    service = ScreeningService(settings, database.sessions)
-    facts = CallFacts("07911 123456")
+    service = ScreeningService(settings, call_reader(database.url, database.sessions))
     for _ in range(3):
-        decision = await service.decide(facts)
-        assert decision.verdict.action is Action.ALLOW
-        async with database.sessions.begin() as session:
-            await calls_repo.record_call(session, facts, decision.verdict)
-    fourth = await service.decide(facts)
-    assert fourth.verdict.action is Action.CHALLENGE
-    assert "repeat_caller" in fourth.verdict.reason_codes
+        assert (await service.decide(CallFacts("07911 123456"))).decision.action is Action.ALLOW
+        await record_call(database, service, "07911 123456")
+    fourth = await service.decide(CallFacts("07911 123456"))
+    assert fourth.decision.action is Action.CHALLENGE
+    assert "repeat_caller" in fourth.decision.reason_codes
 
-    async with database.sessions.begin() as session:
-        call = await calls_repo.record_call(session, facts, fourth.verdict)
-        await calls_repo.finish_call(
-            session,
-            call.id,
-            outcome="hung-up",
-            verdict="challenge-failed",
-            challenge_result="failed",
-        )
-    blocked = await service.decide(facts)
-    assert blocked.verdict.action is Action.BLOCK
-    assert "recent_challenge_failed" in blocked.verdict.reason_codes
+    call_id = await record_call(database, service, "07911 123456")
+    await finish_call(database, call_id, "challenge-failed", ChallengeResult.FAILED)
+    blocked = await service.decide(CallFacts("07911 123456"))
+    assert blocked.decision.action is Action.BLOCK
+    assert "recent_challenge_failed" in blocked.decision.reason_codes
 
 
 async def test_call_record_and_timeline(database: Database, settings: Settings) -> None:
-    service = ScreeningService(settings, database.sessions)
+    service = ScreeningService(settings, call_reader(database.url, database.sessions))
     hostile = "<img src=x onerror=alert(1)>\x00" + "A" * 1000
-    facts = CallFacts("anonymous", hostile, "prohib", "441234", "trunk")
-    decision = await service.decide(facts)
+    call_id = await record_call(database, service, "anonymous", hostile, presentation="prohib")
+    now = datetime.now(UTC)
+    first = CallFinished(
+        call_id, "main", CallEnding(Outcome.ABANDONED, Step.PROMPT, Verdict.CHALLENGE), now
+    )
+    second = CallFinished(call_id, "main", CallEnding(Outcome.CONNECTED, Step.CHALLENGE), now)
     async with database.sessions.begin() as session:
-        call = await calls_repo.record_call(session, facts, decision.verdict, decision_ms=1.5)
-        await calls_repo.add_event(session, call.id, "answered")
-        await calls_repo.finish_call(session, call.id, outcome="abandoned", step="prompt")
+        store.add_step(session, call_id, TimelineKind.ANSWERED, now)
+        assert await store.finish_call(session, first)
         # A second outcome for the same call is ignored.
-        await calls_repo.finish_call(session, call.id, outcome="continued")
+        assert not await store.finish_call(session, second)
     async with database.sessions() as session:
-        stored = await calls_repo.get_call(session, call.id)
-        flagged = await calls_repo.list_calls(session, flagged=True)
-        by_reason = await calls_repo.list_calls(session, reason="withheld")
+        stored = await get_call(session, call_id)
+        flagged, _ = await find_calls(session, CallFilter(flagged=True))
+        by_reason, _ = await find_calls(session, CallFilter(reason=ReasonCode.WITHHELD))
     assert stored is not None
     assert stored.caller_name.startswith("<img src=x")
     assert "\x00" not in stored.caller_name and len(stored.caller_name) == 256
-    assert stored.withheld and stored.verdict == "challenge" and stored.flagged
+    assert stored.withheld and stored.flagged
+    assert (stored.action, stored.verdict) == ("challenge", "challenge")
     assert stored.outcome == "abandoned" and stored.outcome_step == "prompt"
     assert [e.kind for e in stored.events] == ["decided", "answered", "outcome"]
-    assert [c.id for c in flagged] == [call.id] == [c.id for c in by_reason]
+    assert [c.id for c in flagged] == [call_id] == [c.id for c in by_reason]
 
 
 async def test_policy_overrides_from_the_database(database: Database, settings: Settings) -> None:
@@ -118,12 +128,24 @@ async def test_policy_overrides_from_the_database(database: Database, settings: 
                 key="withheld", value="block", updated_at=lists_repo.utcnow(), updated_by="a"
             )
         )
-    service = ScreeningService(settings, database.sessions)
-    assert (await service.decide(CallFacts("anonymous"))).verdict.action is Action.CHALLENGE
-    await service.reload_policy()
-    assert (await service.decide(CallFacts("anonymous"))).verdict.action is Action.BLOCK
+    service = ScreeningService(settings, call_reader(database.url, database.sessions))
+    assert (await service.decide(CallFacts("anonymous"))).decision.action is Action.CHALLENGE
+    await service.reload_policy(database.sessions)
+    assert (await service.decide(CallFacts("anonymous"))).decision.action is Action.BLOCK
     async with database.sessions() as session:
-        assert await load_policy_overrides(session) == {"withheld": "block"}
+        assert await load_overrides(session) == {"withheld": "block"}
+
+
+async def test_the_session_reader_and_the_fast_reader_agree(
+    database: Database, settings: Settings
+) -> None:
+    await add(database, "scams", ListKind.NUISANCE, lists_repo.EntryInput("0161 496*"))
+    fast = ScreeningService(settings, call_reader(database.url, database.sessions))
+    slow = ScreeningService(settings, SessionCallReader(database.sessions))
+    for number in ("+441614960123", "+442071234567", "anonymous"):
+        a, b = await fast.decide(CallFacts(number)), await slow.decide(CallFacts(number))
+        assert a.decision.reasons == b.decision.reasons and a.history == b.history
+    await fast.close()
 
 
 def test_own_numbers_are_normalised(settings: Settings) -> None:

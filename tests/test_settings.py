@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from screener.domain import Action
+from screener.domain.vocabulary import Action
 from screener.settings import SettingsError, load_settings
 
 

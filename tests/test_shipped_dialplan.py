@@ -594,11 +594,6 @@ def test_compose_continues_allowed_calls_into_the_shipped_dialplan() -> None:
     assert location == continue_location(example_ari()), "compose and the example differ"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="screener/settings.py still defaults ari.continue_* to internal/100; when it "
-    "defaults to screened/s/1 this passes: remove this mark",
-)
 def test_built_in_defaults_continue_into_the_shipped_dialplan() -> None:
     location = continue_location({})
     assert location_problems(read_dialplan(EXTENSIONS), *location) == []

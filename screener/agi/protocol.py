@@ -25,7 +25,6 @@ REPLY_TIMEOUT_SECONDS = 5.0
 _KEY = re.compile(r"agi_[a-z0-9_]{1,40}")
 _ARG_KEY = re.compile(r"agi_arg_([0-9]{1,3})")
 _VAR_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
-_CHANNEL_ENDPOINT = re.compile(r"^(?:PJSIP|SIP|IAX2)/(?P<endpoint>[^/]+)-[0-9a-fA-F]+$")
 _SCRIPT = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 UNKNOWN = "unknown"
@@ -68,14 +67,6 @@ def presentation_name(raw: str | None) -> str | None:
     if restriction == 0x40:
         return "unavailable"
     return "allowed" if restriction == 0 else None
-
-
-def trunk_from_channel(channel: str | None) -> str | None:
-    """``PJSIP/carrier-0000002a`` -> ``carrier`` (the endpoint the call came in on)."""
-    if not channel:
-        return None
-    match = _CHANNEL_ENDPOINT.match(channel.strip())
-    return match["endpoint"] if match else None
 
 
 @dataclass(frozen=True, slots=True)

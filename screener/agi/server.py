@@ -19,11 +19,8 @@ from screener.agi.protocol import (
     AgiProtocolError,
     read_environment,
 )
-from screener.agi.scripts import AgiScripts
-from screener.db.lifecycle import Database
-from screener.events import EventBus
-from screener.screening import ScreeningService
-from screener.settings import Settings
+from screener.calls.agi_flow import AgiFlow
+from screener.settings import AgiSettings
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +29,16 @@ SESSION_TIMEOUT_SECONDS = 30.0
 
 
 class AgiServer:
-    def __init__(self, scripts: AgiScripts, max_sessions: int = MAX_SESSIONS) -> None:
-        self.scripts = scripts
+    """Serves FastAGI sessions with ``flow``; counters for ``/metrics``."""
+
+    def __init__(self, flow: AgiFlow, max_sessions: int = MAX_SESSIONS) -> None:
+        self.flow = flow
         self.max_sessions = max_sessions
         self.active = 0
         self.sessions = 0
         self.rejected = 0
+        self.failed = 0
+        self._server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.active >= self.max_sessions:
@@ -53,10 +54,13 @@ class AgiServer:
         except AgiHangup:
             log.debug("FastAGI peer went away")
         except AgiProtocolError as exc:
+            self.failed += 1
             log.warning("FastAGI session ended: %s", exc)
         except TimeoutError:
+            self.failed += 1
             log.warning("FastAGI session took too long; closed")
         except Exception:  # one broken session must never stop the server
+            self.failed += 1
             log.exception("FastAGI session failed")
         finally:
             self.active -= 1
@@ -67,42 +71,36 @@ class AgiServer:
         channel = AgiChannel(reader, writer)
         script = env.script
         if script == "screen":
-            await self.scripts.screen(env, channel)
+            await self.flow.screen(env, channel)
         elif script == "outcome":
-            await self.scripts.outcome(env, channel)
+            await self.flow.outcome(env, channel)
         else:
             log.warning("unknown FastAGI script requested; use /screen or /outcome")
             await channel.verbose("Screener: unknown script (use /screen or /outcome)")
+
+    async def start(self, settings: AgiSettings) -> None:
+        """Listen on ``settings.host:settings.port`` (an OSError if the port is taken)."""
+        self._server = await asyncio.start_server(
+            self.handle, settings.host, settings.port, limit=MAX_LINE_BYTES
+        )
+        log.info("FastAGI listening on %s:%d", settings.host, settings.port)
+
+    @property
+    def port(self) -> int | None:
+        """The port listened on (useful when the settings asked for port 0)."""
+        if self._server is None or not self._server.sockets:
+            return None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop taking sessions; those in progress finish (each is bounded in time)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(Exception):
         await writer.wait_closed()
-
-
-async def start_agi_server(
-    settings: Settings,
-    database: Database,
-    screening: ScreeningService,
-    bus: EventBus,
-) -> tuple[asyncio.Server, AgiServer]:
-    """Listen on ``agi.host:agi.port``; returns the listening server and its handler."""
-    handler = AgiServer(AgiScripts(settings, database, screening, bus))
-    server = await asyncio.start_server(
-        handler.handle, settings.agi.host, settings.agi.port, limit=MAX_LINE_BYTES
-    )
-    log.info("FastAGI listening on %s:%d", settings.agi.host, settings.agi.port)
-    return server, handler
-
-
-async def run_agi_server(
-    settings: Settings,
-    database: Database,
-    screening: ScreeningService,
-    bus: EventBus,
-) -> None:
-    """Serve FastAGI until cancelled."""
-    server, _handler = await start_agi_server(settings, database, screening, bus)
-    async with server:
-        await server.serve_forever()

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from screener.ari.errors import STATUS_UNREACHABLE, AriError
-from screener.ari.models import Application, Channel, Playback, StoredRecording
+from screener.ari.models import Application
 from screener.ari.transport import LeanTransport
 
 log = logging.getLogger(__name__)
@@ -94,13 +93,6 @@ class AriClient:
 
     # Channels -----------------------------------------------------------------------------
 
-    async def list_channels(self) -> list[Channel]:
-        body = await self.request("GET", "/channels")
-        return [Channel.model_validate(item) for item in body or []]
-
-    async def answer(self, channel_id: str) -> None:
-        await self.request("POST", f"/channels/{channel_id}/answer")
-
     async def continue_in_dialplan(
         self, channel_id: str, context: str, extension: str, priority: int
     ) -> None:
@@ -109,9 +101,6 @@ class AriClient:
             f"/channels/{channel_id}/continue",
             {"context": context, "extension": extension, "priority": priority},
         )
-
-    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
-        await self.request("DELETE", f"/channels/{channel_id}", {"reason": reason})
 
     async def get_variable(self, channel_id: str, variable: str) -> str | None:
         """A channel variable or dialplan function; ``None`` when absent.
@@ -130,51 +119,7 @@ class AriClient:
         value = body.get("value") if isinstance(body, dict) else None
         return value if isinstance(value, str) else None
 
-    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
-        await self.request(
-            "POST", f"/channels/{channel_id}/variable", {"variable": variable, "value": value}
-        )
-
-    async def play(self, channel_id: str, media: Sequence[str], playback_id: str) -> Playback:
-        body = await self.request(
-            "POST",
-            f"/channels/{channel_id}/play",
-            {"media": ",".join(media), "playbackId": playback_id},
-        )
-        return Playback.model_validate(body)
-
-    async def record(
-        self,
-        channel_id: str,
-        name: str,
-        *,
-        format: str = "wav",
-        max_duration_seconds: int = 0,
-        max_silence_seconds: int = 0,
-        beep: bool = False,
-        terminate_on: str = "none",
-    ) -> None:
-        params: dict[str, Any] = {
-            "name": name,
-            "format": format,
-            "maxDurationSeconds": max_duration_seconds,
-            "ifExists": "overwrite",
-            "beep": "true" if beep else "false",
-            "terminateOn": terminate_on,
-        }
-        if max_silence_seconds:
-            params["maxSilenceSeconds"] = max_silence_seconds
-        await self.request("POST", f"/channels/{channel_id}/record", params)
-
-    # Playbacks, recordings, applications --------------------------------------------------
-
-    async def stop_playback(self, playback_id: str) -> None:
-        await self.request("DELETE", f"/playbacks/{playback_id}")
-
-    async def get_stored_recording(self, name: str) -> StoredRecording:
-        return StoredRecording.model_validate(
-            await self.request("GET", f"/recordings/stored/{name}")
-        )
+    # Applications -------------------------------------------------------------------------
 
     async def get_application(self, app: str) -> Application:
         return Application.model_validate(await self.request("GET", f"/applications/{app}"))

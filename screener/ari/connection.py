@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import websockets
@@ -20,7 +20,8 @@ from websockets.exceptions import InvalidStatus
 
 from screener.ari.client import basic_auth_header, events_url, rest_base
 from screener.ari.models import AriEvent, parse_event
-from screener.events import ARI_CONNECTED, ARI_DISCONNECTED, EventBus
+from screener.domain.events import AriConnected, AriDisconnected
+from screener.events import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,6 @@ class ConnectionState:
     connects: int = 0
     reconnects: int = 0
     last_error: str | None = None
-    connected_at: float | None = None
-    events_received: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "url": self.url,
-            "connected": self.connected,
-            "reconnects": self.reconnects,
-            "last_error": self.last_error,
-            "events_received": self.events_received,
-        }
 
 
 def backoff_delays(initial: float, maximum: float) -> Callable[[int], float]:
@@ -139,11 +129,10 @@ class AriConnection:
             if self.state.connects > 1:
                 self.state.reconnects += 1
             self.state.connected = True
-            self.state.connected_at = time.time()
             self.state.last_error = None
             log.info("connected to ARI at %s", self.state.url)
             if self._bus is not None:
-                self._bus.publish(ARI_CONNECTED, {"url": self.state.url})
+                self._bus.publish(AriConnected(self.state.url, datetime.now(UTC)))
             if self._on_connected is not None:
                 task = asyncio.create_task(self._on_connected(self.state.connects))
                 self._hook_tasks.add(task)
@@ -159,12 +148,11 @@ class AriConnection:
                 self._socket = None
                 self.state.connected = False
                 if self._bus is not None:
-                    self._bus.publish(ARI_DISCONNECTED, {"url": self.state.url})
+                    self._bus.publish(AriDisconnected(self.state.url, datetime.now(UTC)))
                 if not self._stopping.is_set():
                     log.warning("lost the ARI event socket at %s", self.state.url)
 
     def _dispatch(self, raw: str | bytes) -> None:
-        self.state.events_received += 1
         try:
             message = json.loads(raw)
         except ValueError:

@@ -57,18 +57,9 @@ class LiveRecording(_AriModel):
     cause: str | None = None
 
 
-class StoredRecording(_AriModel):
-    name: str
-    format: str = ""
-
-
 class Application(_AriModel):
     name: str
     channel_ids: list[str] = Field(default_factory=list)
-
-
-class Variable(_AriModel):
-    value: str = ""
 
 
 class _Event(_AriModel):

@@ -146,9 +146,6 @@ def build_app() -> typer.Typer:
         except SettingsError as exc:
             fail(str(exc), 2)
         configure_logging(settings.logging)
-        # Alembic logs at INFO as it is imported, which a command now does after logging
-        # is set up (it is imported only when a command opens the database).
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         ctx.obj = CliContext(settings)
 
     app.add_typer(db_app, name="db")

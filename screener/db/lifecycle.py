@@ -11,7 +11,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from screener.db import migrate
 from screener.db.engine import create_engine, session_factory
 from screener.settings import DatabaseSettings
 
@@ -39,6 +38,8 @@ async def open_database(
 ) -> AsyncIterator[Database]:
     """Yield a ready database; upgrade the schema first when configured to."""
     if upgrade if upgrade is not None else settings.auto_upgrade:
+        from screener.db import migrate  # Alembic: only loaded to upgrade
+
         try:
             await migrate.upgrade_async(settings.url)
         except (OperationalError, DBAPIError, OSError) as exc:
@@ -54,7 +55,8 @@ async def open_database(
 
 def _cause(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig or exc).splitlines()[0]
+    lines = str(orig or exc).splitlines()
+    return lines[0] if lines else type(orig or exc).__name__
 
 
 def describe_db_error(exc: BaseException, url: str) -> str:

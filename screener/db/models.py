@@ -105,20 +105,22 @@ class Call(Base):
         Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
         Index("ix_calls_flagged_started_at", "flagged", "started_at"),
         Index("ix_calls_channel_id", "channel_id"),
-        # Statistics by day read only this index (migration 0002).
+        # Statistics by day read only this index (migration 0003).
         Index(
             "ix_calls_stats",
             "started_at",
+            "action",
             "verdict",
+            "outcome",
+            "delivery",
             "flagged",
-            "challenge_result",
             "caller_number",
         ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     site: Mapped[str] = mapped_column(String(64), default="main")
-    source: Mapped[str] = mapped_column(String(16), default="ari")  # ari | agi | demo
+    source: Mapped[str] = mapped_column(String(16), default="ari")  # CallSource
     channel_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -132,6 +134,8 @@ class Call(Base):
     did: Mapped[str | None] = mapped_column(String(64), nullable=True)
     trunk: Mapped[str | None] = mapped_column(String(128), nullable=True)
     facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The decision (Action), written when the call arrives; the result (Verdict, Outcome,
+    # Delivery), written when it leaves Screener's hands and after. Never overwritten.
     action: Mapped[str | None] = mapped_column(String(16), nullable=True)
     verdict: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -143,8 +147,10 @@ class Call(Base):
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     outcome_step: Mapped[str | None] = mapped_column(String(32), nullable=True)
     outcome_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivery: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     recording: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    review_state: Mapped[str] = mapped_column(String(16), default="unreviewed")
+    review_state: Mapped[str] = mapped_column(String(16), default="unreviewed")  # ReviewState
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     reviewed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -192,7 +198,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))  # reception | admin
+    role: Mapped[str] = mapped_column(String(16))  # Role
     can_edit_lists: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -218,7 +224,9 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(48))
+    via: Mapped[str] = mapped_column(String(16), default="web")  # Via
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    action: Mapped[str] = mapped_column(String(48))  # AuditAction
     target: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

@@ -1,9 +1,10 @@
 """``screener demo``: the real service screening a realistic mix of calls from a simulated PBX.
 
 The simulated PBX is :class:`~screener.demo.fake_asterisk.FakeAsterisk` on 127.0.0.1 with a
-random password; the service is the same :func:`~screener.service.run_service` that
-``screener run`` starts, against the configured database (demo lists are added if absent),
-so the calls show up in ``screener calls list`` and the web console.
+random password; the service is the same one ``screener run`` starts
+(:func:`screener.composition.run`). A simulation never touches the configured database:
+it runs on its own (``demo.database_url``), with demo lists and a demo login, and says
+so in the log, on ``/healthz`` and in the console.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screener.db import lists_repo
+from screener import composition
+from screener.composition import Screener
 from screener.db.lifecycle import open_database
+from screener.db.models import User
 from screener.demo.fake_asterisk import CallerBehaviour, FakeAsterisk, FakeChannel
-from screener.domain import ListKind
-from screener.events import CALL_OUTCOME, CALL_VERDICT
-from screener.numbers import NumberAnalyser
-from screener.service import Component, ServiceContext, run_service
+from screener.domain.events import CallDecided, CallFinished
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import CallSource, ListKind
+from screener.lists import repo as lists_repo
 from screener.settings import Settings
+from screener.users.accounts import Role, get_user, utcnow
+from screener.users.passwords import hash_password
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +123,49 @@ async def seed_demo_lists(session: AsyncSession, analyser: NumberAnalyser) -> li
     return created
 
 
+DEMO_USER = "demo"
+SIMULATION_BANNER = (
+    "SIMULATION: calls come from Screener's built-in PBX simulator, not from Asterisk, "
+    "and are recorded in the demo database {url}, not in {configured}."
+)
+
+
+async def ensure_demo_user(session: AsyncSession) -> str | None:
+    """A demo admin login on the demo database; its new password (None if it exists)."""
+    if await get_user(session, DEMO_USER) is not None:
+        return None
+    password = secrets.token_urlsafe(9)
+    session.add(
+        User(
+            username=DEMO_USER,
+            display_name="Demo",
+            password_hash=hash_password(password),
+            role=Role.ADMIN.value,
+            can_edit_lists=True,
+            active=True,
+            created_at=utcnow(),
+        )
+    )
+    return password
+
+
 def demo_settings(settings: Settings, pbx: FakeAsterisk) -> Settings:
-    """The configured settings pointed at the simulator (short digit timeout for the demo)."""
+    """The settings pointed at the simulator and the demo database (short digit timeout)."""
     ari = settings.ari.model_copy(
         update={"url": pbx.url, "username": pbx.username, "password": _secret(pbx.password)}
     )
     challenge = settings.challenge.model_copy(
         update={"digit_timeout_seconds": min(settings.challenge.digit_timeout_seconds, 2.0)}
     )
-    return settings.model_copy(update={"ari": ari, "challenge": challenge})
+    if settings.demo.database_url == settings.database.url:
+        raise ValueError(
+            "demo.database_url is the configured database: the simulator never writes into "
+            "it; set demo.database_url to a database of its own"
+        )
+    database = settings.database.model_copy(
+        update={"url": settings.demo.database_url, "auto_upgrade": True}
+    )
+    return settings.model_copy(update={"ari": ari, "challenge": challenge, "database": database})
 
 
 def _secret(value: str) -> SecretStr:
@@ -140,28 +179,42 @@ async def run_demo(
     speed: float = 4.0,
     gap_seconds: float = 1.0,
     keep_running: bool = False,
-    extra_components: Sequence[Component] = (),
+    web: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict[str, str]:
     """Place the demo calls and report each outcome; returns label -> outcome."""
+    pbx = FakeAsterisk(password=secrets.token_urlsafe(12), time_scale=1 / speed)
+    simulated = demo_settings(settings, pbx)
+    if not web:
+        simulated = simulated.model_copy(
+            update={"web": simulated.web.model_copy(update={"enabled": False})}
+        )
+    banner = SIMULATION_BANNER.format(
+        url=_safe(simulated.database.url), configured=_safe(settings.database.url)
+    )
+    log.warning(banner)
+    say(banner)
     async with (
-        open_database(settings.database) as database,
+        open_database(simulated.database, upgrade=True) as database,
         database.sessions() as session,
         session.begin(),
     ):
         created = await seed_demo_lists(session, NumberAnalyser(settings.numbers.region))
+        password = await ensure_demo_user(session) if web else None
     if created:
         say(f"added demo lists: {', '.join(created)}")
-    pbx = FakeAsterisk(password=secrets.token_urlsafe(12), time_scale=1 / speed)
+    if password is not None:
+        say(f"demo console login: {DEMO_USER} / {password} (on the demo database only)")
     await pbx.start()
+    simulated = simulated.model_copy(update={"ari": demo_settings(settings, pbx).ari})
     stop = asyncio.Event()
-    ready: asyncio.Future[ServiceContext] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Screener] = asyncio.get_running_loop().create_future()
     service = asyncio.create_task(
-        run_service(
-            demo_settings(settings, pbx),
-            extra_components,
-            stop=stop,
+        composition.run(
+            simulated,
+            stop_event=stop,
             started=ready.set_result,
+            source=CallSource.DEMO,
         )
     )
     results: dict[str, str] = {}
@@ -182,9 +235,13 @@ async def run_demo(
     return results
 
 
-async def _wait_ready(
-    ready: asyncio.Future[ServiceContext], service: asyncio.Task[None]
-) -> ServiceContext:
+def _safe(url: str) -> str:
+    from screener.db.lifecycle import safe_url
+
+    return safe_url(url)
+
+
+async def _wait_ready(ready: asyncio.Future[Screener], service: asyncio.Task[None]) -> Screener:
     waiting: set[asyncio.Future[Any]] = {ready, service}
     done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if ready in done:
@@ -194,13 +251,13 @@ async def _wait_ready(
 
 
 async def _place_calls(
-    ctx: ServiceContext,
+    ctx: Screener,
     pbx: FakeAsterisk,
     calls: Sequence[DemoCall],
     gap_seconds: float,
     say: Callable[[str], None],
 ) -> dict[str, str]:
-    subscription = ctx.bus.subscribe(kinds={CALL_VERDICT, CALL_OUTCOME})
+    subscription = ctx.bus.subscribe(kinds={CallDecided, CallFinished})
     placed: dict[str, tuple[DemoCall, FakeChannel]] = {}
     results: dict[str, str] = {}
     verdicts: dict[str, str] = {}
@@ -217,22 +274,23 @@ async def _place_calls(
         async with asyncio.timeout(120):
             while len(results) < len(placed):
                 event = await subscription.get()
-                call_id = event.call_id or ""
-                if event.kind == CALL_VERDICT:
-                    reasons = ", ".join(r["code"] for r in event.payload["reasons"])
-                    verdicts[call_id] = f"{event.payload['action']} ({reasons})"
+                if isinstance(event, CallDecided):
+                    reasons = ", ".join(event.decision.reason_codes)
+                    verdicts[event.call_id] = f"{event.decision.action.value} ({reasons})"
                     continue
-                channel_id = _channel_of(ctx, call_id, placed)
+                if not isinstance(event, CallFinished):
+                    continue
+                channel_id = _channel_of(ctx, event.call_id, placed)
                 if channel_id is None:
                     continue
                 demo_call, channel = placed[channel_id]
-                outcome = str(event.payload["outcome"])
+                outcome = event.ending.outcome.value
                 results[demo_call.label] = outcome
-                where = _where(channel)
+                verdict = event.ending.verdict.value if event.ending.verdict else "-"
                 say(
                     f"{demo_call.number:>15}  {demo_call.label}\n"
-                    f"{'':>15}  decided {verdicts.get(call_id, '?')} -> {outcome} "
-                    f"[{event.payload.get('verdict')}] {where}"
+                    f"{'':>15}  decided {verdicts.get(event.call_id, '?')} -> {outcome} "
+                    f"[{verdict}] {_where(channel)}"
                 )
     finally:
         subscription.close()
@@ -240,7 +298,7 @@ async def _place_calls(
 
 
 def _channel_of(
-    ctx: ServiceContext, call_id: str, placed: dict[str, tuple[DemoCall, FakeChannel]]
+    ctx: Screener, call_id: str, placed: dict[str, tuple[DemoCall, FakeChannel]]
 ) -> str | None:
     if ctx.calls is None:
         return None

@@ -1,30 +1,42 @@
-"""Call counters fed from the event bus, and their Prometheus text exposition (format 0.0.4)."""
+"""Call counters fed from the event bus, and the Prometheus text exposition (format 0.0.4).
+
+Every label value comes from the call vocabulary (:mod:`screener.domain.vocabulary`), so
+each outcome the ARI flow or FastAGI can produce is counted under its own label, and
+every label is exported (at 0) from the start.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
 
-from screener.domain import CALL_OUTCOMES
-from screener.events import CALL_OUTCOME, CALL_REVIEWED, CALL_STARTED, CALL_VERDICT, EventBus
-from screener.ops.state import ServiceState
+from screener.domain.events import (
+    CallDecided,
+    CallDelivered,
+    CallFinished,
+    CallReviewed,
+    CallStarted,
+    Event,
+)
+from screener.domain.vocabulary import (
+    Action,
+    CallSource,
+    Delivery,
+    Outcome,
+    ReviewState,
+    Verdict,
+)
+from screener.events import EventBus
+from screener.ops.health import ServiceHealth
 
 log = logging.getLogger(__name__)
 
 DECISION_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-KNOWN_VERDICTS = frozenset({"allow", "challenge", "block"})
-KNOWN_SOURCES = frozenset({"ari", "agi", "demo", "web"})
-OTHER = "other"
-"""Label used for any value outside the known set, so labels stay few and safe."""
-
-
-def _bounded(value: object, known: frozenset[str]) -> str:
-    text = str(value) if value is not None else ""
-    return text if text in known else OTHER
 
 
 @dataclass
@@ -46,38 +58,40 @@ class Histogram:
 class CallMetrics:
     """Counters updated by :func:`run_metrics_collector`; read by ``/metrics``."""
 
-    calls_started: Counter[str] = field(default_factory=Counter)
-    calls_by_verdict: Counter[str] = field(default_factory=Counter)
-    calls_by_outcome: Counter[str] = field(default_factory=Counter)
-    reviews_by_state: Counter[str] = field(default_factory=Counter)
+    calls_started: Counter[CallSource] = field(default_factory=Counter)
+    decisions: Counter[Action] = field(default_factory=Counter)
+    verdicts: Counter[Verdict] = field(default_factory=Counter)
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    deliveries: Counter[Delivery] = field(default_factory=Counter)
+    reviews: Counter[ReviewState] = field(default_factory=Counter)
     decision_seconds: Histogram = field(default_factory=Histogram)
 
-    def record(self, kind: str, payload: dict[str, object]) -> None:
-        if kind == CALL_STARTED:
-            self.calls_started[_bounded(payload.get("source"), KNOWN_SOURCES)] += 1
-        elif kind == CALL_VERDICT:
-            self.calls_by_verdict[_bounded(payload.get("action"), KNOWN_VERDICTS)] += 1
-            elapsed = payload.get("decision_ms")
-            if isinstance(elapsed, int | float) and math.isfinite(elapsed) and elapsed >= 0:
-                self.decision_seconds.observe(float(elapsed) / 1000.0)
-        elif kind == CALL_OUTCOME:
-            self.calls_by_outcome[_bounded(payload.get("outcome"), CALL_OUTCOMES)] += 1
-        elif kind == CALL_REVIEWED:
-            state = payload.get("review_state")
-            self.reviews_by_state[str(state) if isinstance(state, str) else OTHER] += 1
+    def record(self, event: Event) -> None:
+        if isinstance(event, CallStarted):
+            self.calls_started[event.source] += 1
+        elif isinstance(event, CallDecided):
+            self.decisions[event.decision.action] += 1
+            elapsed = event.decision_ms
+            if math.isfinite(elapsed) and elapsed >= 0:
+                self.decision_seconds.observe(elapsed / 1000.0)
+        elif isinstance(event, CallFinished):
+            self.outcomes[event.ending.outcome] += 1
+            if event.ending.verdict is not None:
+                self.verdicts[event.ending.verdict] += 1
+        elif isinstance(event, CallDelivered):
+            self.deliveries[event.delivery] += 1
+        elif isinstance(event, CallReviewed):
+            self.reviews[event.review_state] += 1
 
 
-COLLECTED_KINDS = {CALL_STARTED, CALL_VERDICT, CALL_OUTCOME, CALL_REVIEWED}
+COLLECTED = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed)
 
 
 async def run_metrics_collector(bus: EventBus, metrics: CallMetrics) -> None:
     """Count call events until cancelled."""
-    with bus.subscribe(maxsize=10_000, kinds=COLLECTED_KINDS) as sub:
+    with bus.subscribe(maxsize=10_000, kinds=COLLECTED) as sub:
         async for event in sub:
-            try:
-                metrics.record(event.kind, dict(event.payload))
-            except Exception:  # a malformed payload must not stop the counting
-                log.exception("cannot count event %s", event.kind)
+            metrics.record(event)
 
 
 # -- exposition ---------------------------------------------------------------
@@ -131,36 +145,48 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
 def _labelled(
-    label: str, counts: Counter[str], known: Iterable[str] = ()
+    label: str, counts: Mapping[E, int], every: Iterable[E]
 ) -> list[tuple[dict[str, str], float]]:
-    keys = sorted(set(known) | set(counts))
-    return [({label: key}, counts.get(key, 0)) for key in keys]
+    return [({label: member.value}, counts.get(member, 0)) for member in every]
 
 
-def render_metrics(state: ServiceState) -> str:
+def render_metrics(health: ServiceHealth) -> str:
     """All of Screener's metrics in the Prometheus text format."""
-    metrics = state.metrics or CallMetrics()
+    metrics = health.metrics
     out = _Writer()
     out.counter(
         "screener_calls_started_total",
-        "Calls that reached Screener, by source (ari, agi).",
-        _labelled("source", metrics.calls_started, ("ari", "agi")),
+        "Calls that reached Screener, by source.",
+        _labelled("source", metrics.calls_started, CallSource),
     )
     out.counter(
-        "screener_calls_total",
-        "Calls decided, by verdict.",
-        _labelled("verdict", metrics.calls_by_verdict, sorted(KNOWN_VERDICTS)),
+        "screener_call_decisions_total",
+        "Calls decided, by the policy's action.",
+        _labelled("action", metrics.decisions, Action),
+    )
+    out.counter(
+        "screener_call_verdicts_total",
+        "Calls whose screening ended, by verdict (the decision and the challenge's result).",
+        _labelled("verdict", metrics.verdicts, Verdict),
     )
     out.counter(
         "screener_call_outcomes_total",
-        "Calls ended, by outcome.",
-        _labelled("outcome", metrics.calls_by_outcome),
+        "Calls that left Screener's hands, by outcome.",
+        _labelled("outcome", metrics.outcomes, Outcome),
+    )
+    out.counter(
+        "screener_call_deliveries_total",
+        "Calls handed back to the dialplan, by what happened next.",
+        _labelled("delivery", metrics.deliveries, Delivery),
     )
     out.counter(
         "screener_call_reviews_total",
         "Calls reviewed by reception, by review state.",
-        _labelled("state", metrics.reviews_by_state),
+        _labelled("state", metrics.reviews, ReviewState),
     )
     hist = metrics.decision_seconds
     name = "screener_decision_seconds"
@@ -171,41 +197,101 @@ def render_metrics(state: ServiceState) -> str:
     out.sample(f"{name}_sum", hist.total)
     out.sample(f"{name}_count", hist.count)
 
+    ari, calls = health.ari, health.calls
     out.gauge(
-        "screener_ari_connected", "1 while the ARI websocket is connected.", state.ari_connected
+        "screener_ari_connected", "1 while the ARI websocket is connected.", health.ari_connected
     )
     out.counter(
         "screener_ari_reconnects_total",
         "ARI websocket reconnections after a loss.",
-        [({}, state.ari_reconnects)],
+        [({}, ari.reconnects if ari else 0)],
     )
-    mqtt = state.mqtt
-    out.gauge("screener_mqtt_connected", "1 while connected to the MQTT broker.", mqtt.connected)
+    out.gauge(
+        "screener_calls_active",
+        "Calls Screener is handling over ARI now.",
+        calls.active_calls if calls else 0,
+    )
+    out.counter(
+        "screener_ari_channels_reconciled_total",
+        "Channels sent back to the dialplan after a reconnect (nobody was handling them).",
+        [({}, calls.stats.reconciled if calls else 0)],
+    )
+    out.counter(
+        "screener_call_handler_errors_total",
+        "Calls whose handler failed unexpectedly (each was sent back to the dialplan).",
+        [({}, calls.stats.handler_errors if calls else 0)],
+    )
+    recorder = health.recorder
+    out.counter(
+        "screener_recorder_writes_total",
+        "Call record operations written.",
+        [({}, recorder.stats.written if recorder else 0)],
+    )
+    out.counter(
+        "screener_recorder_write_failures_total",
+        "Call record operations that could not be written.",
+        [({}, recorder.stats.failed if recorder else 0)],
+    )
+    out.gauge(
+        "screener_recorder_queue_depth",
+        "Call record operations waiting to be written.",
+        recorder.pending if recorder else 0,
+    )
+    agi = health.agi
+    out.counter(
+        "screener_agi_sessions_total",
+        "FastAGI sessions served.",
+        [({}, agi.sessions if agi else 0)],
+    )
+    out.counter(
+        "screener_agi_rejected_sessions_total",
+        "FastAGI sessions turned away (too many at once).",
+        [({}, agi.rejected if agi else 0)],
+    )
+    out.counter(
+        "screener_agi_failed_sessions_total",
+        "FastAGI sessions ended by bad input, a timeout or an error.",
+        [({}, agi.failed if agi else 0)],
+    )
+    mqtt = health.mqtt
+    out.gauge(
+        "screener_mqtt_connected",
+        "1 while connected to the MQTT broker.",
+        bool(mqtt and mqtt.state.connected),
+    )
     out.counter(
         "screener_mqtt_published_total",
         "Events the MQTT broker acknowledged.",
-        [({}, mqtt.published)],
+        [({}, mqtt.state.published if mqtt else 0)],
     )
     out.counter(
         "screener_mqtt_dropped_total",
         "Events dropped because the MQTT queue was full.",
-        [({}, mqtt.dropped)],
+        [({}, mqtt.dropped if mqtt else 0)],
     )
-    out.gauge("screener_mqtt_queued", "Events waiting for the MQTT broker.", mqtt.queued)
+    out.gauge(
+        "screener_mqtt_queued", "Events waiting for the MQTT broker.", mqtt.queued if mqtt else 0
+    )
     out.counter(
         "screener_mqtt_connection_failures_total",
         "Failed or lost MQTT connections.",
-        [({}, mqtt.connect_failures)],
+        [({}, mqtt.state.connect_failures if mqtt else 0)],
     )
-    bus = state.bus
+    policy = health.policy
+    out.counter(
+        "screener_policy_reloads_total",
+        "Times the policy changed in force (here or on another instance).",
+        [({}, policy.reloads if policy else 0)],
+    )
+    bus = health.bus
     out.counter(
         "screener_bus_events_total",
         "Events published on the in-process bus.",
-        [({}, bus.published if bus else 0)],
+        [({}, bus.published)],
     )
     out.counter(
         "screener_bus_dropped_total",
         "Events a slow in-process listener could not take (counted per listener).",
-        [({}, bus.dropped if bus else 0)],
+        [({}, bus.dropped)],
     )
     return out.text()

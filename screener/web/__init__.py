@@ -1,6 +1,1 @@
-"""The reception and admin web console and the JSON API."""
-
-from screener.web.app import create_app
-from screener.web.server import serve_web
-
-__all__ = ["create_app", "serve_web"]
+"""The web console and JSON API: thin pages and endpoints over the use cases."""

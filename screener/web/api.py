@@ -1,32 +1,30 @@
-"""The JSON API under ``/api/v1``: Bearer tokens, the same roles as the pages."""
+"""The JSON API under ``/api/v1``: Bearer tokens, the same roles and use cases as the pages."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from screener.auth_audit import record
-from screener.db import calls_repo, lists_repo
-from screener.db.models import ListEntry, NumberList
-from screener.domain import Action, ListKind, ReasonCode
-from screener.numbers import InvalidEntry
-from screener.web.call_queries import VERDICTS, CallFilter, Cursor, find_calls
-from screener.web.console_actions import (
-    ActionError,
-    block_or_allow,
-    call_as_dict,
-    review,
-)
-from screener.web.deps import Admin, Ctx, ListEditor, Reception
-from screener.web.list_queries import EntrySearch, entries_page, require_entry
-from screener.web.routes_lists import forget_counts
+from screener.calls import service as calls_service
+from screener.calls.queries import CallFilter, Cursor, find_calls, get_call
+from screener.calls.service import CallActionError, NoSuchCall
+from screener.db.models import Call, ListEntry, NumberList
+from screener.domain.numbers import InvalidEntry
+from screener.domain.rules import RULES
+from screener.domain.vocabulary import Action, ListKind, Outcome, ReasonCode, ReviewState, Verdict
+from screener.lists import service as lists_service
+from screener.lists.queries import EntrySearch, entries_page
+from screener.lists.repo import EntryInput, ListError, all_lists
+from screener.lists.service import ImpersonatedNumber
+from screener.web.deps import Admin, Ctx, ListEditor, Reception, actor
 from screener.web.routes_policy import run_check
 
 router = APIRouter(tags=["api"])
+E = TypeVar("E", bound=StrEnum)
 
 
 class ReviewIn(BaseModel):
@@ -54,6 +52,11 @@ class EntryIn(BaseModel):
     note: str | None = Field(None, max_length=2000)
     valid_from: datetime | None = None
     expires_at: datetime | None = None
+    override_impersonation: bool = Field(
+        False,
+        description="Add a number that is on a do-not-originate or trusted-brand list to an "
+        "allow list anyway (recorded in the audit log)",
+    )
 
 
 class EntryPatch(BaseModel):
@@ -99,10 +102,58 @@ def entry_as_dict(entry: ListEntry) -> dict[str, Any]:
     }
 
 
+def call_as_dict(call: Call, events: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": call.id,
+        "site": call.site,
+        "source": call.source,
+        "started_at": call.started_at.isoformat(),
+        "decided_at": call.decided_at.isoformat() if call.decided_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "caller_number_raw": call.caller_number_raw,
+        "caller_name": call.caller_name,
+        "caller_number": call.caller_number,
+        "number_type": call.number_type,
+        "presentation": call.presentation,
+        "withheld": call.withheld,
+        "did": call.did,
+        "trunk": call.trunk,
+        "extra": (call.facts or {}).get("extra", {}),
+        "action": call.action,
+        "verdict": call.verdict,
+        "reasons": call.reasons,
+        "flagged": call.flagged,
+        "challenge_result": call.challenge_result,
+        "outcome": call.outcome,
+        "outcome_step": call.outcome_step,
+        "delivery": call.delivery,
+        "recording": call.recording,
+        "review_state": call.review_state,
+        "review_note": call.review_note,
+        "reviewed_by": call.reviewed_by,
+        "reviewed_at": call.reviewed_at.isoformat() if call.reviewed_at else None,
+    }
+    if events:
+        data["events"] = [
+            {"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in call.events
+        ]
+    return data
+
+
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise HTTPException(422, f"{field}: give a time zone (e.g. 2026-12-31T00:00:00Z)")
     return value
+
+
+def _member(kind: type[E], value: str | None, field: str) -> E | None:
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise HTTPException(422, f"{field} must be one of {allowed}") from None
 
 
 # -- calls -------------------------------------------------------------------
@@ -113,8 +164,11 @@ async def api_calls(
     user: Reception,
     ctx: Ctx,
     flagged: bool | None = None,
-    verdict: str | None = Query(None, max_length=16),
+    action: str | None = Query(None, max_length=16, description="the decision"),
+    verdict: str | None = Query(None, max_length=32, description="the result"),
+    outcome: str | None = Query(None, max_length=32),
     reason: str | None = Query(None, max_length=48),
+    review_state: str | None = Query(None, max_length=16),
     number: str | None = Query(None, max_length=64),
     since: datetime | None = None,
     until: datetime | None = None,
@@ -122,17 +176,16 @@ async def api_calls(
     limit: int = Query(50, ge=1, le=200),
 ) -> dict[str, Any]:
     """Calls newest first, with filters; page on with ``after``."""
-    if verdict and verdict not in VERDICTS:
-        raise HTTPException(422, f"verdict must be one of {', '.join(VERDICTS)}")
-    if reason and reason not in {c.value for c in ReasonCode}:
-        raise HTTPException(422, "unknown reason code")
     e164 = ctx.analyser.normalise(number) if number else None
     if number and e164 is None:
         raise HTTPException(422, "number is not a phone number")
     filters = CallFilter(
         flagged=flagged,
-        verdict=verdict,
-        reason=reason,
+        action=_member(Action, action, "action"),
+        verdict=_member(Verdict, verdict, "verdict"),
+        outcome=_member(Outcome, outcome, "outcome"),
+        reason=_member(ReasonCode, reason, "reason"),
+        review_state=_member(ReviewState, review_state, "review_state"),
         number=e164,
         since=_aware(since, "since"),
         until=_aware(until, "until"),
@@ -146,49 +199,63 @@ async def api_calls(
 @router.get("/calls/{call_id}")
 async def api_call(call_id: str, user: Reception, ctx: Ctx) -> dict[str, Any]:
     async with ctx.database.sessions() as session:
-        call = await calls_repo.get_call(session, call_id[:32])
+        call = await get_call(session, call_id[:32])
         if call is None:
             raise HTTPException(404, "no such call")
         return call_as_dict(call, events=True)
 
 
 @router.post("/calls/{call_id}/review")
-async def api_review(call_id: str, body: ReviewIn, user: Reception, ctx: Ctx) -> dict[str, Any]:
+async def api_review(
+    call_id: str, body: ReviewIn, request: Request, user: Reception, ctx: Ctx
+) -> dict[str, Any]:
     try:
-        call = await review(ctx, user, call_id[:32], body.state, body.note)
-    except ActionError as exc:
-        raise HTTPException(404 if "no such" in str(exc) else 422, str(exc)) from exc
+        call = await calls_service.review_call(
+            ctx.uow(actor(request, user)), call_id[:32], body.state, body.note
+        )
+    except NoSuchCall as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except CallActionError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return {"id": call.id, "review_state": call.review_state, "reviewed_by": call.reviewed_by}
 
 
-async def _block_or_allow(
-    call_id: str, body: BlockIn, user: ListEditor, ctx: Ctx, block: bool
+async def _list_caller(
+    call_id: str, body: BlockIn, request: Request, user: ListEditor, ctx: Ctx, block: bool
 ) -> dict[str, Any]:
     try:
-        number_list, entry = await block_or_allow(
-            ctx,
-            user,
+        listed = await calls_service.list_caller(
+            ctx.uow(actor(request, user)),
+            ctx.analyser,
             call_id[:32],
             block=block,
             note=body.note,
             expires_at=_aware(body.expires_at, "expires_at"),
         )
-    except (ActionError, lists_repo.ListError, InvalidEntry) as exc:
-        raise HTTPException(404 if "no such" in str(exc) else 422, str(exc)) from exc
-    forget_counts(ctx)
-    return {"list": list_as_dict(number_list), "entry": entry_as_dict(entry)}
+    except NoSuchCall as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ImpersonatedNumber as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except (CallActionError, ListError, InvalidEntry) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return {"list": list_as_dict(listed.number_list), "entry": entry_as_dict(listed.entry)}
 
 
 @router.post("/calls/{call_id}/block")
-async def api_block(call_id: str, body: BlockIn, user: ListEditor, ctx: Ctx) -> dict[str, Any]:
+async def api_block(
+    call_id: str, body: BlockIn, request: Request, user: ListEditor, ctx: Ctx
+) -> dict[str, Any]:
     """Add the caller's number to the "Blocked from console" list."""
-    return await _block_or_allow(call_id, body, user, ctx, True)
+    return await _list_caller(call_id, body, request, user, ctx, True)
 
 
 @router.post("/calls/{call_id}/allow")
-async def api_allow(call_id: str, body: BlockIn, user: ListEditor, ctx: Ctx) -> dict[str, Any]:
-    """Add the caller's number to the "Allowed from console" list."""
-    return await _block_or_allow(call_id, body, user, ctx, False)
+async def api_allow(
+    call_id: str, body: BlockIn, request: Request, user: ListEditor, ctx: Ctx
+) -> dict[str, Any]:
+    """Add the caller's number to the "Allowed from console" list (409 for a number that
+    impersonates an organisation: it is never allowed from a call)."""
+    return await _list_caller(call_id, body, request, user, ctx, False)
 
 
 @router.post("/check")
@@ -197,11 +264,32 @@ async def api_check(body: CheckIn, user: Reception, ctx: Ctx) -> dict[str, Any]:
     return await run_check(ctx, body.number, body.name, body.trunk, body.withheld)
 
 
+@router.get("/rules")
+async def api_rules(user: Reception) -> dict[str, Any]:
+    """Every screening rule: its code, label, explanation, default action and advice."""
+    return {
+        "rules": [
+            {
+                "code": r.code.value,
+                "group": r.group.value,
+                "label": r.label,
+                "summary": r.summary,
+                "default_action": r.default_action.value if r.default_action else None,
+                "configurable": r.configurable,
+                "impersonation": r.impersonation,
+                "advice": r.advice,
+            }
+            for r in RULES.values()
+        ]
+    }
+
+
 # -- lists -------------------------------------------------------------------
 
 
-async def _list(session: AsyncSession, list_id: int) -> NumberList:
-    found = await session.get(NumberList, list_id)
+async def _list(ctx: Ctx, list_id: int) -> NumberList:
+    async with ctx.database.sessions() as session:
+        found = await session.get(NumberList, list_id)
     if found is None:
         raise HTTPException(404, "no such list")
     return found
@@ -210,60 +298,44 @@ async def _list(session: AsyncSession, list_id: int) -> NumberList:
 @router.get("/lists")
 async def api_lists(user: ListEditor, ctx: Ctx) -> dict[str, Any]:
     async with ctx.database.sessions() as session:
-        rows = await lists_repo.all_lists(session)
+        rows = await all_lists(session)
     return {"lists": [{**list_as_dict(lst), "entries": n} for lst, n in rows]}
 
 
 @router.post("/lists", status_code=201)
-async def api_create_list(body: ListIn, user: Admin, ctx: Ctx) -> dict[str, Any]:
-    async with ctx.database.sessions.begin() as session:
-        try:
-            created = await lists_repo.create_list(
-                session, body.name, body.kind, body.action, body.description
-            )
-        except lists_repo.ListError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        await record(session, user.username, "list.create", created.name, list_as_dict(created))
-        result = list_as_dict(created)
-    forget_counts(ctx)
-    return result
+async def api_create_list(body: ListIn, request: Request, user: Admin, ctx: Ctx) -> dict[str, Any]:
+    try:
+        created = await lists_service.create_list(
+            ctx.uow(actor(request, user)), body.name, body.kind, body.action, body.description
+        )
+    except ListError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return list_as_dict(created)
 
 
 @router.patch("/lists/{list_id}")
-async def api_update_list(list_id: int, body: ListPatch, user: Admin, ctx: Ctx) -> dict[str, Any]:
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _list(session, list_id)
-        before = list_as_dict(number_list)
-        try:
-            await lists_repo.update_list(
-                session,
-                number_list,
-                name=body.name,
-                kind=body.kind,
-                action=body.action,
-                description=body.description,
-            )
-        except lists_repo.ListError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        after = list_as_dict(number_list)
-        await record(
-            session,
-            user.username,
-            "list.update",
-            number_list.name,
-            {"before": before, "after": after},
+async def api_update_list(
+    list_id: int, body: ListPatch, request: Request, user: Admin, ctx: Ctx
+) -> dict[str, Any]:
+    await _list(ctx, list_id)
+    try:
+        updated = await lists_service.update_list(
+            ctx.uow(actor(request, user)),
+            list_id,
+            name=body.name,
+            kind=body.kind,
+            action=body.action,
+            description=body.description,
         )
-    return after
+    except ListError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return list_as_dict(updated)
 
 
 @router.delete("/lists/{list_id}", status_code=204)
-async def api_delete_list(list_id: int, user: Admin, ctx: Ctx) -> None:
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _list(session, list_id)
-        name = number_list.name
-        await lists_repo.delete_list(session, number_list)
-        await record(session, user.username, "list.delete", name, {"list_id": list_id})
-    forget_counts(ctx)
+async def api_delete_list(list_id: int, request: Request, user: Admin, ctx: Ctx) -> None:
+    await _list(ctx, list_id)
+    await lists_service.delete_list(ctx.uow(actor(request, user)), list_id)
 
 
 @router.get("/lists/{list_id}/entries")
@@ -276,8 +348,8 @@ async def api_entries(
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Entries; ``search`` is a number prefix (indexed) or label text."""
+    await _list(ctx, list_id)
     async with ctx.database.sessions() as session:
-        await _list(session, list_id)
         rows, next_after = await entries_page(
             session, list_id, EntrySearch.parse(ctx.analyser, search), after, limit
         )
@@ -285,76 +357,65 @@ async def api_entries(
 
 
 @router.post("/lists/{list_id}/entries", status_code=201)
-async def api_add_entry(list_id: int, body: EntryIn, user: ListEditor, ctx: Ctx) -> dict[str, Any]:
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _list(session, list_id)
-        try:
-            entry, created = await lists_repo.add_entry(
-                session,
-                ctx.analyser,
-                number_list,
-                lists_repo.EntryInput(
+async def api_add_entry(
+    list_id: int, body: EntryIn, request: Request, response: Response, user: ListEditor, ctx: Ctx
+) -> dict[str, Any]:
+    """Add an entry (201), or update the entry already there for this number (200)."""
+    await _list(ctx, list_id)
+    try:
+        changes = await lists_service.add_entries(
+            ctx.uow(actor(request, user)),
+            ctx.analyser,
+            list_id,
+            [
+                EntryInput(
                     value=body.value,
                     label=body.label,
                     note=body.note,
                     source="api",
                     valid_from=_aware(body.valid_from, "valid_from"),
                     expires_at=_aware(body.expires_at, "expires_at"),
-                ),
-                user.username,
-            )
-        except (InvalidEntry, lists_repo.ListError) as exc:
-            raise HTTPException(422, str(exc)) from exc
-        await record(
-            session,
-            user.username,
-            "entry.add" if created else "entry.update",
-            f"{number_list.name}: {entry.value}",
-            {"list_id": list_id, "value": entry.value, "via": "api"},
+                )
+            ],
+            override_impersonation=body.override_impersonation,
         )
-        result = entry_as_dict(entry)
-    forget_counts(ctx)
-    return result
+    except ImpersonatedNumber as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except (InvalidEntry, ListError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if not changes[0].created:
+        response.status_code = 200
+    return entry_as_dict(changes[0].entry)
 
 
 @router.patch("/lists/{list_id}/entries/{entry_id}")
 async def api_edit_entry(
-    list_id: int, entry_id: int, body: EntryPatch, user: ListEditor, ctx: Ctx
+    list_id: int, entry_id: int, body: EntryPatch, request: Request, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _list(session, list_id)
-        entry = await require_entry(session, list_id, entry_id)
-        given = body.model_fields_set
-        if "label" in given:
-            entry.label = body.label
-        if "note" in given:
-            entry.note = body.note
-        if "expires_at" in given:
-            entry.expires_at = _aware(body.expires_at, "expires_at")
-        entry.added_by = user.username
-        await session.flush()
-        await record(
-            session,
-            user.username,
-            "entry.update",
-            f"{number_list.name}: {entry.value}",
-            {"list_id": list_id, "value": entry.value, "via": "api"},
+    await _list(ctx, list_id)
+    fields: dict[str, object] = {}
+    given = body.model_fields_set
+    if "label" in given:
+        fields["label"] = body.label
+    if "note" in given:
+        fields["note"] = body.note
+    if "expires_at" in given:
+        fields["expires_at"] = _aware(body.expires_at, "expires_at")
+    try:
+        entry = await lists_service.update_entry(
+            ctx.uow(actor(request, user)), list_id, entry_id, fields
         )
-        return entry_as_dict(entry)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return entry_as_dict(entry)
 
 
 @router.delete("/lists/{list_id}/entries/{entry_id}", status_code=204)
-async def api_remove_entry(list_id: int, entry_id: int, user: ListEditor, ctx: Ctx) -> None:
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _list(session, list_id)
-        entry = await require_entry(session, list_id, entry_id)
-        value = entry.value + ("*" if entry.is_prefix else "")
-        await session.delete(entry)
-        await record(
-            session,
-            user.username,
-            "entry.remove",
-            f"{number_list.name}: {value}",
-            {"list_id": list_id, "value": value, "via": "api"},
-        )
-    forget_counts(ctx)
+async def api_remove_entry(
+    list_id: int, entry_id: int, request: Request, user: ListEditor, ctx: Ctx
+) -> None:
+    await _list(ctx, list_id)
+    try:
+        await lists_service.remove_entry(ctx.uow(actor(request, user)), list_id, entry_id)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc

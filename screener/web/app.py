@@ -13,10 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
+from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import Database
+from screener.domain.numbers import NumberAnalyser
 from screener.events import EventBus
-from screener.numbers import NumberAnalyser
-from screener.screening import ScreeningService
 from screener.settings import Settings
 from screener.web import (
     api,
@@ -50,6 +50,7 @@ def create_app(
     bus: EventBus,
     *,
     public_routers: Sequence[APIRouter] = (),
+    simulated: bool = False,
 ) -> FastAPI:
     """The console. ``public_routers`` (e.g. ``/healthz``, ``/metrics``) need no sign-in."""
     web = settings.web
@@ -69,6 +70,7 @@ def create_app(
         user_throttle=LoginThrottle(web.login_attempts, web.login_lockout_seconds),
         address_throttle=LoginThrottle(web.login_attempts * 5, web.login_lockout_seconds),
         analyser=NumberAnalyser(settings.numbers.region),
+        simulated=simulated,
     )
     app.add_middleware(
         SessionMiddleware,

@@ -10,11 +10,13 @@ from xml.sax.saxutils import escape, quoteattr
 
 from markupsafe import Markup
 
-VERDICT_COLOURS = {
-    "allow": "#2e7d32",
-    "challenge": "#ef6c00",
-    "block": "#c62828",
-    "undecided": "#757575",
+from screener.domain import labels
+from screener.domain.vocabulary import Action
+
+ACTION_COLOURS: Mapping[Action, str] = {
+    Action.ALLOW: "#2e7d32",
+    Action.CHALLENGE: "#ef6c00",
+    Action.BLOCK: "#c62828",
 }
 
 
@@ -24,8 +26,8 @@ class Bar:
     value: int
 
 
-def stacked_days(per_day: Mapping[date, Counter[str]], title: str) -> Markup:
-    """Calls per day, one stacked column per day, coloured by verdict."""
+def stacked_days(per_day: Mapping[date, Counter[Action]], title: str) -> Markup:
+    """Calls per day, one stacked column per day, coloured by the decision."""
     width, height, pad_left, pad_bottom = 720, 240, 48, 28
     days = sorted(per_day)
     peak = max((sum(c.values()) for c in per_day.values()), default=0) or 1
@@ -45,16 +47,16 @@ def stacked_days(per_day: Mapping[date, Counter[str]], title: str) -> Markup:
         x = pad_left + i * slot + (slot - bar_w) / 2
         y = 10.0 + plot_h
         counts = per_day[day]
-        for verdict in ("allow", "challenge", "block", "undecided"):
-            n = counts.get(verdict, 0)
+        for action in Action:
+            n = counts.get(action, 0)
             if not n:
                 continue
             h = plot_h * n / peak
             y -= h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{VERDICT_COLOURS[verdict]}"><title>{day.isoformat()} {verdict}: {n}'
-                "</title></rect>"
+                f'fill="{ACTION_COLOURS[action]}"><title>{day.isoformat()} '
+                f"{escape(labels.ACTIONS[action])}: {n}</title></rect>"
             )
         if len(days) <= 14 or i % max(len(days) // 10, 1) == 0:
             parts.append(

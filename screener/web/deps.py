@@ -15,8 +15,11 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from screener import auth
 from screener.db.models import User
+from screener.domain.model import Actor
+from screener.domain.vocabulary import Via
+from screener.users.accounts import Role, user_for_token
+from screener.users.passwords import fingerprint
 from screener.web.context import WebContext, web_context
 
 API_PREFIX = "/api/"
@@ -39,7 +42,7 @@ class CurrentUser:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == Role.ADMIN.value
 
     @property
     def may_edit_lists(self) -> bool:
@@ -90,7 +93,7 @@ async def _session_user(request: Request, ctx: WebContext) -> CurrentUser | None
         if (
             user is None
             or not user.active
-            or request.session.get("pw") != auth.password_fingerprint(user)
+            or request.session.get("pw") != fingerprint(user.password_hash)
         ):
             request.session.pop("uid", None)
             return None
@@ -103,7 +106,7 @@ async def _token_user(request: Request, ctx: WebContext) -> CurrentUser | None:
     if scheme.lower() != "bearer" or not secret.strip():
         return None
     async with ctx.database.sessions.begin() as session:
-        user = await auth.user_for_token(session, secret.strip())
+        user = await user_for_token(session, secret.strip())
         return CurrentUser.of(user) if user is not None else None
 
 
@@ -121,6 +124,17 @@ async def current_user(request: Request) -> CurrentUser:
     return user
 
 
+def client_address(request: Request) -> str | None:
+    """The address of the person asking (behind a trusted proxy, the one it names)."""
+    return web_context(request).client_address(request)
+
+
+def actor(request: Request, user: CurrentUser) -> Actor:
+    """Who is changing something, and from where: the web console or the API."""
+    via = Via.API if is_api(request) else Via.WEB
+    return Actor(user.username, via, client_address(request))
+
+
 def _forbidden(what: str) -> HTTPException:
     return HTTPException(403, f"you need {what} for this")
 
@@ -129,7 +143,7 @@ async def require_reception(
     user: Annotated[CurrentUser, Depends(current_user)],
 ) -> CurrentUser:
     """Any signed-in user (reception or admin)."""
-    if user.role not in auth.ROLES:
+    if user.role not in {r.value for r in Role}:
         raise _forbidden("a reception or admin account")
     return user
 

@@ -14,21 +14,19 @@ from typing import IO
 
 from fastapi import UploadFile
 
-from screener.auth_audit import record
 from screener.db.engine import is_sqlite, sqlite_path
 from screener.db.models import NumberList
-from screener.lists_export import ExportFormat, export_entries
-from screener.lists_import import (
+from screener.domain.model import Actor
+from screener.lists.export import ExportFormat, export_list
+from screener.lists.import_reader import (
     EntryReader,
     ImportFileError,
     ImportFormat,
-    ImportOptions,
     ImportStats,
     Rejection,
     RejectionLog,
-    import_postgres,
-    import_sqlite,
 )
+from screener.lists.importer import import_entries
 from screener.web.context import WebContext
 
 log = logging.getLogger(__name__)
@@ -44,7 +42,7 @@ class ImportJob:
     id: str
     list_id: int
     list_name: str
-    actor: str
+    actor: Actor
     filename: str
     size: int
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -108,7 +106,7 @@ def work_dir(ctx: WebContext) -> Path:
 def start_import(
     ctx: WebContext,
     number_list: NumberList,
-    actor: str,
+    actor: Actor,
     path: Path,
     size: int,
     filename: str,
@@ -130,8 +128,7 @@ def start_import(
         old = registry.pop(next(iter(registry)))
         if old.rejects_path:
             old.rejects_path.unlink(missing_ok=True)
-    options = ImportOptions(number_list.id, actor[:100], skip_invalid, replace)
-    task = asyncio.create_task(_run(ctx, job, path, import_format, options))
+    task = asyncio.create_task(_run(ctx, job, path, import_format, skip_invalid, replace))
     ctx.cache[f"import-task:{job.id}"] = (0.0, task)
     return job
 
@@ -141,7 +138,8 @@ async def _run(
     job: ImportJob,
     path: Path,
     import_format: ImportFormat,
-    options: ImportOptions,
+    skip_invalid: bool,
+    replace: bool,
 ) -> None:
     rejects_path = path.with_suffix(".rejects.csv")
     try:
@@ -157,38 +155,23 @@ async def _run(
             def progress(done: int) -> None:
                 job.bytes_read = done
 
-            if is_sqlite(ctx.settings.database.url):
-                stats = await asyncio.to_thread(
-                    import_sqlite, sqlite_path(ctx.settings.database.url), reader, options, progress
-                )
-            else:
-                async with ctx.database.sessions() as session:
-                    stats = await import_postgres(session, reader, options, progress)
-                    if stats.applied:
-                        await session.commit()
-                    else:
-                        await session.rollback()
+            result = await import_entries(
+                ctx.database,
+                job.actor,
+                job.list_id,
+                reader,
+                skip_invalid=skip_invalid,
+                replace=replace,
+                file_name=job.filename,
+                progress=progress,
+                bus=ctx.bus,
+            )
+        stats = result.stats
         job.stats = stats
         job.rejections = list(rejections.kept)
         job.rejected_total = rejections.total
         job.rejects_path = rejects_path if rejections.total else None
         job.state = "done" if stats.applied else "rejected"
-        async with ctx.database.sessions.begin() as session:
-            await record(
-                session,
-                job.actor,
-                "list.import",
-                job.list_name,
-                {
-                    "file": job.filename,
-                    "applied": stats.applied,
-                    "added": stats.added,
-                    "updated": stats.updated,
-                    "removed": stats.removed,
-                    "rejected": stats.rejected,
-                },
-            )
-        ctx.cache.pop("list-counts", None)
     except ImportFileError as exc:
         job.state, job.error = "failed", f"{exc}; nothing was imported"
     except Exception as exc:
@@ -202,12 +185,11 @@ async def _run(
 
 
 async def export_to_file(
-    ctx: WebContext, number_list: NumberList, export_format: ExportFormat
+    ctx: WebContext, actor: Actor, number_list: NumberList, export_format: ExportFormat
 ) -> tuple[Path, int]:
     """Write the export to a temporary file (removed after it is sent)."""
     fd, name = await asyncio.to_thread(_temp_file, work_dir(ctx), "export-", ".tmp")
     handle: IO[str]
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        async with ctx.database.sessions() as session:
-            written = await export_entries(session, number_list, handle, export_format)
+        written = await export_list(ctx.database, actor, number_list.id, handle, export_format)
     return Path(name), written

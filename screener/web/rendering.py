@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -11,39 +13,28 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from screener.domain import ReasonCode
-from screener.policy import IMPERSONATION_REASONS
+from screener.domain import labels
+from screener.domain.rules import IMPERSONATION
+from screener.domain.rules import label as rule_label
+from screener.domain.vocabulary import (
+    Action,
+    ChallengeResult,
+    Delivery,
+    Outcome,
+    ReviewState,
+    Step,
+    TimelineKind,
+    Verdict,
+)
 from screener.web.deps import csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-REASON_LABELS: dict[str, str] = {
-    ReasonCode.ALLOW_LIST.value: "On an allow list",
-    ReasonCode.BLOCK_LIST.value: "On a block list",
-    ReasonCode.CHALLENGE_LIST.value: "On a challenge list",
-    ReasonCode.DO_NOT_ORIGINATE.value: "Impersonation: number never calls out",
-    ReasonCode.TRUSTED_BRAND.value: "Impersonation risk: trusted organisation's number",
-    ReasonCode.REGISTRY.value: "On a register",
-    ReasonCode.WITHHELD.value: "Number withheld",
-    ReasonCode.INVALID_CLI.value: "Not a real number",
-    ReasonCode.MALFORMED_CLI.value: "Malformed number",
-    ReasonCode.DRAMA_RANGE.value: "TV drama number",
-    ReasonCode.NON_DIALABLE.value: "Cannot be called back",
-    ReasonCode.PREMIUM_RATE_CLI.value: "Premium-rate number",
-    ReasonCode.PERSONAL_NUMBER_CLI.value: "070 personal number",
-    ReasonCode.OWN_NUMBER.value: "Shows our own number",
-    ReasonCode.INTERNATIONAL_UK_LANDLINE.value: "From abroad, shows a UK landline",
-    ReasonCode.INTERNATIONAL_UK_MOBILE.value: "From abroad, shows a UK mobile",
-    ReasonCode.REPEAT_CALLER.value: "Calling repeatedly",
-    ReasonCode.RECENT_CHALLENGE_FAILED.value: "Recently failed the check",
-    ReasonCode.RECENT_CHALLENGE_PASSED.value: "Recently passed the check",
-    ReasonCode.NO_MATCH.value: "Nothing suspicious",
-}
-IMPERSONATION_CODES = frozenset(code.value for code in IMPERSONATION_REASONS)
+IMPERSONATION_CODES = frozenset(code.value for code in IMPERSONATION)
 
 
 def reason_label(code: object) -> str:
-    return REASON_LABELS.get(str(code), str(code).replace("_", " "))
+    return rule_label(code)
 
 
 def when(value: datetime | str | None) -> str:
@@ -72,6 +63,13 @@ def is_impersonation(reasons: object) -> bool:
     return any(isinstance(r, dict) and r.get("code") in IMPERSONATION_CODES for r in reasons)
 
 
+def _labeller(kind: type[StrEnum]) -> Callable[[object], str]:
+    def to_words(value: object) -> str:
+        return labels.label(kind, value)
+
+    return to_words
+
+
 def build_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
@@ -80,6 +78,17 @@ def build_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["reason_label"] = reason_label
+    for name, kind in (
+        ("action_label", Action),
+        ("verdict_label", Verdict),
+        ("outcome_label", Outcome),
+        ("delivery_label", Delivery),
+        ("challenge_label", ChallengeResult),
+        ("review_label", ReviewState),
+        ("step_label", Step),
+        ("timeline_label", TimelineKind),
+    ):
+        env.filters[name] = _labeller(kind)
     env.filters["when"] = when
     env.filters["detail_text"] = detail_text
     env.tests["impersonation"] = is_impersonation
@@ -98,6 +107,7 @@ def render(
         "csrf": csrf_token(request),
         "flash": request.session.pop("flash", None),
         "path": request.url.path,
+        "simulated": request.app.state.web.simulated,
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

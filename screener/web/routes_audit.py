@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from screener.auth_audit import search
+from screener.audit.log import search
 from screener.web.context import web_context
 from screener.web.deps import Admin
 from screener.web.rendering import render

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from screener import auth
-from screener.auth_audit import record
+from screener.domain.model import Actor
+from screener.domain.vocabulary import Via
+from screener.users import service as users
 from screener.web.context import web_context
-from screener.web.deps import Reception, check_csrf
+from screener.web.deps import Reception, actor, check_csrf
 from screener.web.rendering import render
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ async def login(
 ) -> Response:
     await check_csrf(request)
     ctx = web_context(request)
-    address = request.client.host if request.client else "unknown"
+    address = ctx.client_address(request) or "unknown"
     user_key, address_key = "user:" + username.strip().lower()[:100], "addr:" + address
     locked = max(
         ctx.user_throttle.locked_for(user_key), ctx.address_throttle.locked_for(address_key)
@@ -57,13 +58,9 @@ async def login(
             },
             status_code=429,
         )
-    async with ctx.database.sessions.begin() as session:
-        user = await auth.authenticate(session, username, password)
-        if user is not None:
-            await record(session, user.username, "user.login", user.username)
-            fingerprint = auth.password_fingerprint(user)
-            uid = user.id
-    if user is None:
+    trying = Actor(username.strip()[:100] or "(empty)", Via.WEB, address)
+    signed_in = await users.sign_in(ctx.uow(trying), username, password)
+    if signed_in is None:
         ctx.user_throttle.failed(user_key)
         ctx.address_throttle.failed(address_key)
         return render(
@@ -74,11 +71,18 @@ async def login(
         )
     ctx.user_throttle.succeeded(user_key)
     request.session.clear()
-    request.session.update({"uid": uid, "pw": fingerprint, "csrf": secrets.token_urlsafe(32)})
+    request.session.update(
+        {
+            "uid": signed_in.user_id,
+            "pw": signed_in.password_fingerprint,
+            "csrf": secrets.token_urlsafe(32),
+        }
+    )
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 async def logout(request: Request, user: Reception) -> Response:
+    await users.sign_out(web_context(request).uow(actor(request, user)))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -12,9 +12,16 @@ from fastapi.responses import StreamingResponse
 from jinja2 import Template
 from starlette.responses import Response
 
-from screener.db import calls_repo
-from screener.events import CALL_OUTCOME, CALL_REVIEWED, CALL_STARTED, CALL_VERDICT, BusEvent
-from screener.web.call_queries import CallFilter, find_calls
+from screener.calls.queries import CallFilter, find_calls, get_call
+from screener.db.models import Call
+from screener.domain.events import (
+    CallDecided,
+    CallDelivered,
+    CallEvent,
+    CallFinished,
+    CallReviewed,
+    CallStarted,
+)
 from screener.web.context import WebContext, web_context
 from screener.web.deps import Reception
 from screener.web.rendering import render
@@ -25,23 +32,8 @@ router = APIRouter()
 
 BOARD_SIZE = 50
 KEEPALIVE_SECONDS = 15.0
-BOARD_KINDS = {CALL_STARTED, CALL_VERDICT, CALL_OUTCOME, CALL_REVIEWED}
-_ROW_FIELDS = (
-    "caller_number_raw",
-    "caller_name",
-    "caller_number",
-    "presentation",
-    "did",
-    "trunk",
-    "action",
-    "reasons",
-    "flagged",
-    "outcome",
-    "verdict",
-    "challenge_result",
-    "review_state",
-    "withheld",
-)
+REMEMBERED_ROWS = 500
+BOARD_EVENTS = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed)
 
 
 @router.get("/")
@@ -52,22 +44,50 @@ async def board(request: Request, user: Reception) -> Response:
     return render(request, "board.html", {"calls": calls})
 
 
-def _row_from_call(call: Any) -> dict[str, Any]:
-    row = {name: getattr(call, name) for name in _ROW_FIELDS}
-    row["id"] = call.id
-    row["started_at"] = call.started_at.isoformat()
-    return row
+def _row_from_call(call: Call) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "started_at": call.started_at.isoformat(),
+        "caller_number_raw": call.caller_number_raw,
+        "caller_name": call.caller_name,
+        "caller_number": call.caller_number,
+        "withheld": call.withheld,
+        "flagged": call.flagged,
+        "reasons": call.reasons,
+        "action": call.action,
+        "verdict": call.verdict,
+        "outcome": call.outcome,
+        "delivery": call.delivery,
+        "review_state": call.review_state,
+    }
 
 
-def _apply(row: dict[str, Any], event: BusEvent) -> None:
-    payload = event.payload
-    for name in _ROW_FIELDS:
-        if name in payload:
-            row[name] = payload[name]
-    if event.kind == CALL_VERDICT and "action" in payload:
-        row["verdict"] = payload["action"]
-    if "started_at" in payload and isinstance(payload["started_at"], str):
-        row["started_at"] = payload["started_at"]
+def apply_event(row: dict[str, Any], event: CallEvent) -> None:
+    """Bring a board row up to date with one call event."""
+    if isinstance(event, CallStarted):
+        row.update(
+            started_at=event.at.isoformat(),
+            caller_number_raw=event.facts.caller_number,
+            caller_name=event.facts.caller_name,
+            caller_number=event.caller_number,
+        )
+    elif isinstance(event, CallDecided):
+        decision = event.decision
+        row.update(
+            action=decision.action.value,
+            reasons=[r.as_dict() for r in decision.reasons],
+            flagged=decision.flagged,
+            withheld=decision.number.withheld,
+        )
+    elif isinstance(event, CallFinished):
+        row.update(
+            outcome=event.ending.outcome.value,
+            verdict=event.ending.verdict.value if event.ending.verdict else None,
+        )
+    elif isinstance(event, CallDelivered):
+        row["delivery"] = event.delivery.value
+    elif isinstance(event, CallReviewed):
+        row["review_state"] = event.review_state.value
 
 
 def sse_message(event: str, data: str, event_id: str | None = None) -> str:
@@ -80,27 +100,27 @@ def sse_message(event: str, data: str, event_id: str | None = None) -> str:
 
 
 async def _row_for(
-    ctx: WebContext, rows: dict[str, dict[str, Any]], call_id: str
+    ctx: WebContext, rows: dict[str, dict[str, Any]], event: CallEvent
 ) -> dict[str, Any]:
-    row = rows.get(call_id)
+    """The board's row for the event's call: from memory, or the database for an older call."""
+    row = rows.get(event.call_id)
     if row is None:
-        async with ctx.database.sessions() as session:
-            call = await calls_repo.get_call(session, call_id)
-        row = (
-            _row_from_call(call)
-            if call is not None
-            else {**dict.fromkeys(_ROW_FIELDS), "id": call_id, "started_at": None}
-        )
-        if len(rows) > 500:
+        row = {"id": event.call_id, "started_at": None, "reasons": [], "review_state": None}
+        if not isinstance(event, CallStarted):
+            async with ctx.database.sessions() as session:
+                call = await get_call(session, event.call_id)
+            if call is not None:
+                row = _row_from_call(call)
+        if len(rows) >= REMEMBERED_ROWS:
             rows.pop(next(iter(rows)))
-        rows[call_id] = row
+        rows[event.call_id] = row
     return row
 
 
 async def board_stream(request: Request, ctx: WebContext) -> AsyncIterator[str]:
     template: Template = ctx.templates.get_template("_board_row.html")
     rows: dict[str, dict[str, Any]] = {}
-    with ctx.bus.subscribe(maxsize=500, kinds=BOARD_KINDS) as subscription:
+    with ctx.bus.subscribe(maxsize=500, kinds=BOARD_EVENTS) as subscription:
         yield "retry: 3000\n\n"
         while True:
             try:
@@ -113,17 +133,15 @@ async def board_stream(request: Request, ctx: WebContext) -> AsyncIterator[str]:
                     return
                 yield ": keepalive\n\n"
                 continue
-            call_id = event.call_id or event.payload.get("call_id")
-            if not isinstance(call_id, str) or not call_id:
-                continue
+            assert isinstance(event, BOARD_EVENTS)
             try:
-                row = await _row_for(ctx, rows, call_id)
+                row = await _row_for(ctx, rows, event)
             except Exception:
-                log.exception("cannot load call %s for the board", call_id[:40])
-                row = rows.setdefault(call_id, {"id": call_id})
-            _apply(row, event)
+                log.exception("cannot load call %s for the board", event.call_id[:40])
+                row = rows.setdefault(event.call_id, {"id": event.call_id, "reasons": []})
+            apply_event(row, event)
             html = template.render(call=row, live=True)
-            yield sse_message("call", " ".join(html.split("\n")), call_id[:40])
+            yield sse_message("call", " ".join(html.split("\n")), event.call_id[:40])
 
 
 @router.get("/board/events")

@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import TypeVar
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.responses import Response
 
-from screener.db import calls_repo
-from screener.db.lists_repo import ListError
-from screener.domain import ReasonCode
-from screener.numbers import InvalidEntry
-from screener.web.call_queries import VERDICTS, CallFilter, Cursor, find_calls
-from screener.web.console_actions import ActionError, block_or_allow, expiry_from_days, review
+from screener.calls import service as calls_service
+from screener.calls.queries import CallFilter, Cursor, find_calls, get_call
+from screener.calls.service import CallActionError, NoSuchCall
+from screener.db.models import Call
+from screener.domain.numbers import InvalidEntry
+from screener.domain.rules import IMPERSONATION, RULES
+from screener.domain.vocabulary import (
+    REVIEW_CHOICES,
+    Action,
+    ReasonCode,
+    ReviewState,
+    Verdict,
+)
+from screener.lists.repo import ListError
 from screener.web.context import web_context
-from screener.web.deps import ListEditor, Reception
+from screener.web.deps import ListEditor, Reception, actor
 from screener.web.recordings import media_type, recording_path
-from screener.web.rendering import REASON_LABELS, flash, render
-from screener.web.routes_lists import forget_counts
+from screener.web.rendering import flash, render
 
 router = APIRouter()
 
-CALL_ID = r"^[A-Za-z0-9]{1,32}$"
-REVIEW_CHOICES = ("scam", "nuisance", "legitimate", "unsure")
-EXPIRY_CHOICES = ((0, "Never"), (1, "1 day"), (7, "7 days"), (30, "30 days"), (365, "1 year"))
+EXPIRY_CHOICES = (
+    (0, "For ever"),
+    (1, "1 day"),
+    (7, "7 days"),
+    (30, "30 days"),
+    (365, "1 year"),
+)
+E = TypeVar("E", bound=StrEnum)
 
 
 def parse_day(value: str | None) -> date | None:
@@ -40,11 +54,23 @@ def day_start(day: date | None) -> datetime | None:
     return datetime.combine(day, time(), UTC) if day else None
 
 
+def choice(kind: type[E], value: str, problems: list[str], what: str) -> E | None:
+    """A filter value from the vocabulary; an unknown one is reported and ignored."""
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        problems.append(f"Unknown {what}.")
+        return None
+
+
 @router.get("/queue")
 async def queue(
     request: Request,
     user: Reception,
-    verdict: str = Query("", max_length=16),
+    action: str = Query("", max_length=16),
+    verdict: str = Query("", max_length=32),
     reason: str = Query("", max_length=48),
     since: str = Query("", max_length=32),
     until: str = Query("", max_length=32),
@@ -54,26 +80,23 @@ async def queue(
 ) -> Response:
     ctx = web_context(request)
     problems: list[str] = []
-    if verdict and verdict not in VERDICTS:
-        problems.append("Unknown verdict.")
-        verdict = ""
-    if reason and reason not in {c.value for c in ReasonCode}:
-        problems.append("Unknown reason.")
-        reason = ""
-    if review_state and review_state not in calls_repo.REVIEW_STATES:
-        review_state = ""
+    chosen_action = choice(Action, action, problems, "decision")
+    chosen_verdict = choice(Verdict, verdict, problems, "result")
+    chosen_reason = choice(ReasonCode, reason, problems, "reason")
+    chosen_review = choice(ReviewState, review_state, [], "review state")
     since_day, until_day = parse_day(since), parse_day(until)
     normalised = ctx.analyser.normalise(number) if number.strip() else None
     if number.strip() and normalised is None:
         problems.append("That is not a phone number.")
     filters = CallFilter(
         flagged=True,
-        verdict=verdict or None,
-        reason=reason or None,
+        action=chosen_action,
+        verdict=chosen_verdict,
+        reason=chosen_reason,
         number=normalised,
         since=day_start(since_day),
         until=day_start(until_day + timedelta(days=1)) if until_day else None,
-        review_state=review_state or None,
+        review_state=chosen_review,
     )
     calls: list[object] = []
     next_cursor = None
@@ -82,12 +105,13 @@ async def queue(
             rows, next_cursor = await find_calls(session, filters, Cursor.decode(after))
             calls = list(rows)
     query = {
-        "verdict": verdict,
-        "reason": reason,
+        "action": chosen_action.value if chosen_action else "",
+        "verdict": chosen_verdict.value if chosen_verdict else "",
+        "reason": chosen_reason.value if chosen_reason else "",
         "since": since_day.isoformat() if since_day else "",
         "until": until_day.isoformat() if until_day else "",
         "number": number,
-        "review_state": review_state,
+        "review_state": chosen_review.value if chosen_review else "",
     }
     return render(
         request,
@@ -98,58 +122,64 @@ async def queue(
             "next_after": next_cursor.encode() if next_cursor else None,
             "first_page": not after,
             "problems": problems,
-            "verdicts": VERDICTS,
-            "reasons": sorted(REASON_LABELS.items(), key=lambda kv: kv[1]),
-            "review_states": calls_repo.REVIEW_STATES,
+            "actions": [a.value for a in Action],
+            "verdicts": [v.value for v in Verdict],
+            "reasons": sorted(((c.value, r.label) for c, r in RULES.items()), key=lambda kv: kv[1]),
+            "review_states": [s.value for s in ReviewState],
         },
     )
 
 
-async def _load_call(request: Request, call_id: str) -> object:
-    ctx = web_context(request)
-    async with ctx.database.sessions() as session:
-        call = await calls_repo.get_call(session, call_id)
+def _check_id(call_id: str) -> str:
+    if not call_id.isalnum() or len(call_id) > 32:
+        raise HTTPException(404, "no such call")
+    return call_id
+
+
+async def _load_call(request: Request, call_id: str) -> Call:
+    async with web_context(request).database.sessions() as session:
+        call = await get_call(session, _check_id(call_id))
     if call is None:
         raise HTTPException(404, "no such call")
     return call
 
 
+def _impersonation(call: Call) -> bool:
+    return any(r.get("code") in {c.value for c in IMPERSONATION} for r in call.reasons)
+
+
 @router.get("/calls/{call_id}")
 async def call_page(request: Request, user: Reception, call_id: str) -> Response:
-    if not call_id.isalnum() or len(call_id) > 32:
-        raise HTTPException(404, "no such call")
     ctx = web_context(request)
     call = await _load_call(request, call_id)
     has_recording = (
         recording_path(
-            ctx.settings.ari.recordings_dir,
-            getattr(call, "recording", None),
-            ctx.settings.challenge.record_format,
+            ctx.settings.ari.recordings_dir, call.recording, ctx.settings.challenge.record_format
         )
         is not None
     )
+    extra = sorted((call.facts or {}).get("extra", {}).items())
     return render(
         request,
         "call.html",
         {
             "call": call,
+            "extra": extra,
             "has_recording": has_recording,
-            "review_choices": REVIEW_CHOICES,
+            "review_choices": [c.value for c in REVIEW_CHOICES],
             "expiry_choices": EXPIRY_CHOICES,
+            # A number that impersonates an organisation is never offered "always allow".
+            "may_allow": not _impersonation(call),
         },
     )
 
 
 @router.get("/calls/{call_id}/recording")
 async def call_recording(request: Request, user: Reception, call_id: str) -> Response:
-    if not call_id.isalnum() or len(call_id) > 32:
-        raise HTTPException(404, "no such call")
     ctx = web_context(request)
     call = await _load_call(request, call_id)
     path = recording_path(
-        ctx.settings.ari.recordings_dir,
-        getattr(call, "recording", None),
-        ctx.settings.challenge.record_format,
+        ctx.settings.ari.recordings_dir, call.recording, ctx.settings.challenge.record_format
     )
     if path is None:
         raise HTTPException(404, "no recording for this call")
@@ -166,27 +196,37 @@ async def review_page(
 ) -> Response:
     ctx = web_context(request)
     try:
-        await review(ctx, user, call_id, state, note)
-    except ActionError as exc:
+        call = await calls_service.review_call(
+            ctx.uow(actor(request, user)), _check_id(call_id), state, note
+        )
+    except NoSuchCall as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except CallActionError as exc:
         raise HTTPException(400, str(exc)) from exc
-    flash(request, f"Marked as {state}.")
+    flash(request, f"Marked as {call.review_state}.")
     return RedirectResponse(f"/calls/{call_id}", status_code=303)
 
 
-async def _block_or_allow(
+async def _list_caller(
     request: Request, user: ListEditor, call_id: str, block: bool, note: str, days: int
 ) -> Response:
     ctx = web_context(request)
-    expires_at = expiry_from_days(days, datetime.now(UTC))
+    expires_at = calls_service.expiry_from_days(days, datetime.now(UTC))
     try:
-        number_list, entry = await block_or_allow(
-            ctx, user, call_id, block=block, note=note, expires_at=expires_at
+        listed = await calls_service.list_caller(
+            ctx.uow(actor(request, user)),
+            ctx.analyser,
+            _check_id(call_id),
+            block=block,
+            note=note,
+            expires_at=expires_at,
         )
-    except (ActionError, ListError, InvalidEntry) as exc:
+    except NoSuchCall as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except (CallActionError, ListError, InvalidEntry) as exc:
         raise HTTPException(400, str(exc)) from exc
-    forget_counts(ctx)
-    until = f" until {expires_at:%Y-%m-%d}" if expires_at else ""
-    flash(request, f"{entry.value} added to \u201c{number_list.name}\u201d{until}.")
+    until = f" until {expires_at:%Y-%m-%d}" if expires_at else " for ever"
+    flash(request, f"{listed.entry.value} added to \u201c{listed.number_list.name}\u201d{until}.")
     return RedirectResponse(f"/calls/{call_id}", status_code=303)
 
 
@@ -198,7 +238,7 @@ async def block_number(
     note: str = Form("", max_length=2000),
     expires_days: int = Form(0, ge=0, le=3650),
 ) -> Response:
-    return await _block_or_allow(request, user, call_id, True, note, expires_days)
+    return await _list_caller(request, user, call_id, True, note, expires_days)
 
 
 @router.post("/calls/{call_id}/allow")
@@ -209,4 +249,4 @@ async def allow_number(
     note: str = Form("", max_length=2000),
     expires_days: int = Form(0, ge=0, le=3650),
 ) -> Response:
-    return await _block_or_allow(request, user, call_id, False, note, expires_days)
+    return await _list_caller(request, user, call_id, False, note, expires_days)

@@ -9,12 +9,11 @@ from fastapi.responses import FileResponse, RedirectResponse
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from screener.auth_audit import record
 from screener.db.models import NumberList
-from screener.lists_export import ExportFormat
-from screener.lists_import import ImportFormat
+from screener.lists.export import ExportFormat
+from screener.lists.import_reader import ImportFormat
 from screener.web.context import web_context
-from screener.web.deps import Admin
+from screener.web.deps import Admin, actor
 from screener.web.list_io import export_to_file, jobs, save_upload, start_import, work_dir
 from screener.web.rendering import render
 
@@ -47,7 +46,7 @@ async def upload(
     job = start_import(
         ctx,
         number_list,
-        user.username,
+        actor(request, user),
         path,
         size,
         file.filename or "upload",
@@ -97,15 +96,7 @@ async def export(request: Request, user: Admin, list_id: int, format: str = "csv
         number_list = await session.get(NumberList, list_id)
     if number_list is None:
         raise HTTPException(404, "no such list")
-    path, written = await export_to_file(ctx, number_list, export_format)
-    async with ctx.database.sessions.begin() as session:
-        await record(
-            session,
-            user.username,
-            "list.export",
-            number_list.name,
-            {"entries": written, "format": export_format.value},
-        )
+    path, _written = await export_to_file(ctx, actor(request, user), number_list, export_format)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", number_list.name).strip("-") or "list"
     suffix = "csv" if export_format is ExportFormat.CSV else "txt"
     return FileResponse(

@@ -9,22 +9,18 @@ from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
 from starlette.responses import Response
 
-from screener.auth_audit import record
-from screener.db import lists_repo
 from screener.db.models import NumberList
-from screener.domain import Action, ListKind
-from screener.numbers import InvalidEntry
+from screener.domain.numbers import InvalidEntry
+from screener.domain.vocabulary import Action, ListKind
+from screener.lists import service as lists_service
+from screener.lists.queries import LABEL_SCAN_WINDOW, EntrySearch, entries_page
+from screener.lists.repo import EntryInput, ListError, all_lists
+from screener.lists.service import ImpersonatedNumber
 from screener.web.context import WebContext, web_context
-from screener.web.deps import Admin, ListEditor
-from screener.web.list_queries import (
-    LABEL_SCAN_WINDOW,
-    EntrySearch,
-    entries_page,
-    require_entry,
-)
+from screener.web.deps import Admin, ListEditor, actor
 from screener.web.rendering import flash, render
 
 router = APIRouter()
@@ -59,45 +55,39 @@ def parse_action(value: str) -> Action | None:
         raise HTTPException(400, "unknown action") from exc
 
 
-def forget_counts(ctx: WebContext) -> None:
-    ctx.cache.pop(COUNTS_CACHE_KEY, None)
+async def list_counts(ctx: WebContext) -> list[tuple[NumberList, int]]:
+    """Every list with its entry count; counting millions of rows is cached a while.
 
-
-async def list_counts(ctx: WebContext, session: AsyncSession) -> list[tuple[NumberList, int]]:
-    """Every list with its entry count; counting millions of rows is cached a while."""
-    cached = ctx.cache.get(COUNTS_CACHE_KEY)
-    lists = await all_lists_plain(session)
-    if cached is not None and time.monotonic() - cached[0] < COUNTS_TTL_SECONDS:
-        counts: dict[int, int] = cached[1]
-        if all(lst.id in counts for lst in lists):
-            return [(lst, counts[lst.id]) for lst in lists]
-    rows = await lists_repo.all_lists(session)
-    ctx.cache[COUNTS_CACHE_KEY] = (time.monotonic(), {lst.id: n for lst, n in rows})
+    The cache is keyed on the lists' last change, so a change made here or on another
+    instance shows at once.
+    """
+    async with ctx.database.sessions() as session:
+        lists = list(
+            (await session.execute(select(NumberList).order_by(NumberList.name))).scalars()
+        )
+        changed = (await session.execute(select(func.max(NumberList.updated_at)))).scalar()
+        key = (len(lists), changed)
+        cached = ctx.cache.get(COUNTS_CACHE_KEY)
+        if cached is not None and time.monotonic() - cached[0] < COUNTS_TTL_SECONDS:
+            cached_key, counts = cached[1]
+            if cached_key == key:
+                return [(lst, counts.get(lst.id, 0)) for lst in lists]
+        rows = await all_lists(session)
+    ctx.cache[COUNTS_CACHE_KEY] = (time.monotonic(), (key, {lst.id: n for lst, n in rows}))
     return rows
 
 
-async def all_lists_plain(session: AsyncSession) -> list[NumberList]:
-    from sqlalchemy import select
-
-    return list((await session.execute(select(NumberList).order_by(NumberList.name))).scalars())
-
-
-async def _require_list(session: AsyncSession, list_id: int) -> NumberList:
-    found = await session.get(NumberList, list_id)
+async def _require_list(ctx: WebContext, list_id: int) -> NumberList:
+    async with ctx.database.sessions() as session:
+        found = await session.get(NumberList, list_id)
     if found is None:
         raise HTTPException(404, "no such list")
     return found
 
 
-def _list_dict(number_list: NumberList) -> dict[str, Any]:
-    return {"name": number_list.name, "kind": number_list.kind, "action": number_list.action}
-
-
 @router.get("/lists")
 async def lists_page(request: Request, user: ListEditor) -> Response:
-    ctx = web_context(request)
-    async with ctx.database.sessions() as session:
-        rows = await list_counts(ctx, session)
+    rows = await list_counts(web_context(request))
     return render(
         request,
         "lists.html",
@@ -116,32 +106,33 @@ async def create_list(
 ) -> Response:
     ctx = web_context(request)
     list_kind, list_action = parse_kind(kind), parse_action(action)
-    async with ctx.database.sessions.begin() as session:
-        try:
-            created = await lists_repo.create_list(
-                session, name, list_kind, list_action, description.strip()
-            )
-        except lists_repo.ListError as exc:
-            raise HTTPException(400, str(exc)) from exc
-        await record(session, user.username, "list.create", created.name, _list_dict(created))
-        list_id = created.id
-    forget_counts(ctx)
-    flash(request, f"Created list \u201c{name.strip()}\u201d.")
-    return RedirectResponse(f"/lists/{list_id}", status_code=303)
+    try:
+        created = await lists_service.create_list(
+            ctx.uow(actor(request, user)), name, list_kind, list_action, description
+        )
+    except ListError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    flash(request, f"Created list \u201c{created.name}\u201d.")
+    return RedirectResponse(f"/lists/{created.id}", status_code=303)
 
 
-@router.get("/lists/{list_id}")
-async def list_page(
+async def _list_page(
     request: Request,
-    user: ListEditor,
     list_id: int,
-    search: str = Query("", max_length=200),
-    after: str = Query("", max_length=40),
+    search: str = "",
+    after: str = "",
+    *,
+    add_form: dict[str, str] | None = None,
+    add_error: str | None = None,
+    needs_override: bool = False,
+    status_code: int = 200,
 ) -> Response:
     ctx = web_context(request)
     parsed = EntrySearch.parse(ctx.analyser, search)
     async with ctx.database.sessions() as session:
-        number_list = await _require_list(session, list_id)
+        number_list = await session.get(NumberList, list_id)
+        if number_list is None:
+            raise HTTPException(404, "no such list")
         entries, next_after = await entries_page(session, list_id, parsed, after or None)
     return render(
         request,
@@ -156,8 +147,23 @@ async def list_page(
             "first_page": not after,
             "kinds": list(ListKind),
             "actions": list(Action),
+            "add_form": add_form or {},
+            "add_error": add_error,
+            "needs_override": needs_override,
         },
+        status_code=status_code,
     )
+
+
+@router.get("/lists/{list_id}")
+async def list_page(
+    request: Request,
+    user: ListEditor,
+    list_id: int,
+    search: str = Query("", max_length=200),
+    after: str = Query("", max_length=40),
+) -> Response:
+    return await _list_page(request, list_id, search, after)
 
 
 @router.post("/admin/lists/{list_id}")
@@ -172,27 +178,18 @@ async def update_list(
 ) -> Response:
     ctx = web_context(request)
     list_kind, list_action = parse_kind(kind), parse_action(action)
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _require_list(session, list_id)
-        before = _list_dict(number_list)
-        try:
-            await lists_repo.update_list(
-                session,
-                number_list,
-                name=name,
-                kind=list_kind,
-                action=list_action,
-                description=description.strip(),
-            )
-        except lists_repo.ListError as exc:
-            raise HTTPException(400, str(exc)) from exc
-        await record(
-            session,
-            user.username,
-            "list.update",
-            number_list.name,
-            {"before": before, "after": _list_dict(number_list)},
+    await _require_list(ctx, list_id)
+    try:
+        await lists_service.update_list(
+            ctx.uow(actor(request, user)),
+            list_id,
+            name=name,
+            kind=list_kind,
+            action=list_action,
+            description=description,
         )
+    except ListError as exc:
+        raise HTTPException(400, str(exc)) from exc
     flash(request, "List saved.")
     return RedirectResponse(f"/lists/{list_id}", status_code=303)
 
@@ -200,12 +197,8 @@ async def update_list(
 @router.post("/admin/lists/{list_id}/delete")
 async def delete_list(request: Request, user: Admin, list_id: int) -> Response:
     ctx = web_context(request)
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _require_list(session, list_id)
-        name = number_list.name
-        await lists_repo.delete_list(session, number_list)
-        await record(session, user.username, "list.delete", name, {"list_id": list_id})
-    forget_counts(ctx)
+    await _require_list(ctx, list_id)
+    name = await lists_service.delete_list(ctx.uow(actor(request, user)), list_id)
     flash(request, f"Deleted list \u201c{name}\u201d.")
     return RedirectResponse("/lists", status_code=303)
 
@@ -219,37 +212,48 @@ async def add_entry(
     label: str = Form("", max_length=200),
     note: str = Form("", max_length=2000),
     expires: str = Form("", max_length=32),
+    override: str = Form("", max_length=8),
 ) -> Response:
     ctx = web_context(request)
-    expires_at = parse_date(expires, "expires")
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _require_list(session, list_id)
-        try:
-            entry, created = await lists_repo.add_entry(
-                session,
-                ctx.analyser,
-                number_list,
-                lists_repo.EntryInput(
+    form: dict[str, Any] = {"value": value, "label": label, "note": note, "expires": expires}
+    try:
+        expires_at = parse_date(expires, "Expires")
+        changes = await lists_service.add_entries(
+            ctx.uow(actor(request, user)),
+            ctx.analyser,
+            list_id,
+            [
+                EntryInput(
                     value=value,
                     label=label.strip() or None,
                     note=note.strip() or None,
                     source="console",
                     expires_at=expires_at,
-                ),
-                user.username,
-            )
-        except (InvalidEntry, lists_repo.ListError) as exc:
-            raise HTTPException(400, f"{value[:64]!r}: {exc}") from exc
-        await record(
-            session,
-            user.username,
-            "entry.add" if created else "entry.update",
-            f"{number_list.name}: {entry.value}",
-            {"list_id": list_id, "value": entry.value, "label": entry.label},
+                )
+            ],
+            override_impersonation=override == "yes",
         )
-        shown = entry.value + ("*" if entry.is_prefix else "")
-    forget_counts(ctx)
-    flash(request, f"{'Added' if created else 'Updated'} {shown}.")
+    except ImpersonatedNumber as exc:
+        return await _list_page(
+            request,
+            list_id,
+            add_form=form,
+            add_error=str(exc),
+            needs_override=True,
+            status_code=409,
+        )
+    except HTTPException as exc:
+        if exc.status_code == 404:
+            raise
+        return await _list_page(
+            request, list_id, add_form=form, add_error=str(exc.detail), status_code=400
+        )
+    except (InvalidEntry, ListError) as exc:
+        return await _list_page(
+            request, list_id, add_form=form, add_error=f"{value[:64]}: {exc}", status_code=400
+        )
+    change = changes[0]
+    flash(request, f"{'Added' if change.created else 'Updated'} {change.shown}.")
     return RedirectResponse(f"/lists/{list_id}", status_code=303)
 
 
@@ -264,22 +268,16 @@ async def edit_entry(
     expires: str = Form("", max_length=32),
 ) -> Response:
     ctx = web_context(request)
-    expires_at = parse_date(expires, "expires")
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _require_list(session, list_id)
-        entry = await require_entry(session, list_id, entry_id)
-        entry.label = label.strip() or None
-        entry.note = note.strip() or None
-        entry.expires_at = expires_at
-        entry.added_by = user.username
-        await session.flush()
-        await record(
-            session,
-            user.username,
-            "entry.update",
-            f"{number_list.name}: {entry.value}",
-            {"list_id": list_id, "value": entry.value, "label": entry.label},
-        )
+    fields = {
+        "label": label.strip() or None,
+        "note": note.strip() or None,
+        "expires_at": parse_date(expires, "expires"),
+    }
+    await _require_list(ctx, list_id)
+    try:
+        await lists_service.update_entry(ctx.uow(actor(request, user)), list_id, entry_id, fields)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
     flash(request, "Entry saved.")
     return RedirectResponse(f"/lists/{list_id}", status_code=303)
 
@@ -287,19 +285,10 @@ async def edit_entry(
 @router.post("/lists/{list_id}/entries/{entry_id}/delete")
 async def remove_entry(request: Request, user: ListEditor, list_id: int, entry_id: int) -> Response:
     ctx = web_context(request)
-    async with ctx.database.sessions.begin() as session:
-        number_list = await _require_list(session, list_id)
-        entry = await require_entry(session, list_id, entry_id)
-        value = entry.value + ("*" if entry.is_prefix else "")
-        await session.delete(entry)
-        await session.flush()
-        await record(
-            session,
-            user.username,
-            "entry.remove",
-            f"{number_list.name}: {value}",
-            {"list_id": list_id, "value": value},
-        )
-    forget_counts(ctx)
+    await _require_list(ctx, list_id)
+    try:
+        value = await lists_service.remove_entry(ctx.uow(actor(request, user)), list_id, entry_id)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from exc
     flash(request, f"Removed {value}.")
     return RedirectResponse(f"/lists/{list_id}", status_code=303)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from screener.domain import labels
 from screener.web.charts import Bar, horizontal_bars, stacked_days
 from screener.web.context import web_context
 from screener.web.deps import Admin
@@ -28,6 +29,18 @@ async def stats_page(request: Request, user: Admin, days: int = Query(30)) -> Re
             "stats": stats,
             "windows": WINDOWS,
             "per_day_chart": stacked_days(stats.per_day, f"Calls per day, last {days} days"),
+            "results_chart": horizontal_bars(
+                [Bar(labels.VERDICTS[v], stats.verdicts[v]) for v in labels.VERDICTS],
+                "Results of screening",
+            ),
+            "outcomes_chart": horizontal_bars(
+                [Bar(labels.OUTCOMES[o], stats.outcomes[o]) for o in labels.OUTCOMES],
+                "How calls left Screener",
+            ),
+            "deliveries_chart": horizontal_bars(
+                [Bar(labels.DELIVERIES[d], stats.deliveries[d]) for d in labels.DELIVERIES],
+                "After the hand-back",
+            ),
             "reasons_chart": horizontal_bars(
                 [Bar(reason_label(code), n) for code, n in stats.reasons],
                 "Why calls were flagged",

@@ -1,4 +1,4 @@
-"""Run the console with uvicorn inside the service's event loop until cancelled."""
+"""The console's HTTP server: uvicorn inside the service's event loop."""
 
 from __future__ import annotations
 
@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import uvicorn
-from fastapi import APIRouter
+from fastapi import FastAPI
 
-from screener.db.lifecycle import Database
-from screener.events import EventBus
-from screener.screening import ScreeningService
-from screener.settings import Settings
-from screener.web.app import create_app
+from screener.settings import WebSettings
 
 log = logging.getLogger(__name__)
+
+STOP_SECONDS = 5.0
+
+
+class WebPortUnavailable(OSError):
+    """``web.host``/``web.port`` cannot be listened on; the message says what to change."""
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -29,7 +31,7 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind here, so a busy port is an OSError for the caller rather than an exit."""
+    """Bind here, so a busy port is an error for the caller rather than an exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -42,39 +44,54 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve_web(
-    settings: Settings,
-    database: Database,
-    screening: ScreeningService,
-    bus: EventBus,
-    *,
-    public_routers: Sequence[APIRouter] = (),
-) -> None:
-    """Serve the console on ``settings.web.host:port`` until cancelled."""
-    app = create_app(settings, database, screening, bus, public_routers=public_routers)
-    config = uvicorn.Config(
-        app,
-        host=settings.web.host,
-        port=settings.web.port,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=3,
-    )
-    server = _EmbeddedServer(config)
-    sock = bind_socket(settings.web.host, settings.web.port)
-    log.info("web console on http://%s:%d/", settings.web.host, settings.web.port)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="web-server")
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        server.should_exit = True
+class WebServer:
+    """Serves ``app`` on ``settings.host:settings.port`` between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, settings: WebSettings, app: FastAPI) -> None:
+        self.settings = settings
+        self.app = app
+        self._server: _EmbeddedServer | None = None
+        self._socket: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int | None:
+        return int(self._socket.getsockname()[1]) if self._socket is not None else None
+
+    async def start(self) -> None:
+        host, port = self.settings.host, self.settings.port
         try:
-            await asyncio.wait_for(asyncio.shield(task), 5)
+            self._socket = bind_socket(host, port)
+        except OSError as exc:
+            raise WebPortUnavailable(
+                f"web.port: cannot listen on {host}:{port} ({exc.strerror or exc}); another "
+                "program uses it, or set web.port (or web.enabled = false)"
+            ) from exc
+        config = uvicorn.Config(
+            self.app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=3,
+        )
+        self._server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="web")
+        log.info("web console on http://%s:%d/", host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            async with asyncio.timeout(STOP_SECONDS):
+                await asyncio.shield(self._task)
         except TimeoutError:
-            server.force_exit = True
-            await task
-        raise
-    finally:
-        sock.close()
+            self._server.force_exit = True
+            await asyncio.gather(self._task, return_exceptions=True)
+        finally:
+            if self._socket is not None:
+                self._socket.close()
+            self._server = self._task = self._socket = None

@@ -8,11 +8,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screener.db.models import Call, CallReason
+from screener.domain.vocabulary import Action, Delivery, Outcome, Verdict
 from screener.web.context import WebContext
 
 log = logging.getLogger(__name__)
@@ -23,10 +26,15 @@ TOP = 10
 
 @dataclass
 class Stats:
+    """Calls of the last ``days`` days: per day by decision, and by every kind of result."""
+
     days: int
     start: date
-    per_day: dict[date, Counter[str]] = field(default_factory=dict)
-    challenge: Counter[str] = field(default_factory=Counter)
+    per_day: dict[date, Counter[Action]] = field(default_factory=dict)
+    verdicts: Counter[Verdict] = field(default_factory=Counter)
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    deliveries: Counter[Delivery] = field(default_factory=Counter)
+    in_progress: int = 0
     top_blocked: list[tuple[str, int]] = field(default_factory=list)
     top_flagged: list[tuple[str, int]] = field(default_factory=list)
     reasons: list[tuple[str, int]] = field(default_factory=list)
@@ -37,9 +45,27 @@ class Stats:
         return sum(sum(c.values()) for c in self.per_day.values())
 
     @property
+    def passed(self) -> int:
+        return self.verdicts[Verdict.CHALLENGE_PASSED]
+
+    @property
+    def failed(self) -> int:
+        return self.verdicts[Verdict.CHALLENGE_FAILED]
+
+    @property
     def pass_rate(self) -> float | None:
-        tried = self.challenge["passed"] + self.challenge["failed"]
-        return self.challenge["passed"] / tried if tried else None
+        tried = self.passed + self.failed
+        return self.passed / tried if tried else None
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _member(kind: type[E], value: object) -> E | None:
+    try:
+        return kind(str(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _day_expr(dialect: str) -> str:
@@ -61,21 +87,29 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
     since_bind = since.replace(tzinfo=None) if dialect == "sqlite" else since
     rows = await session.execute(
         text(
-            f"SELECT {_day_expr(dialect)} AS day, verdict, challenge_result, count(*) "  # noqa: S608
-            "FROM calls WHERE started_at >= :since GROUP BY 1, 2, 3"
+            f"SELECT {_day_expr(dialect)} AS day, action, verdict, outcome, delivery, "  # noqa: S608
+            "count(*) FROM calls WHERE started_at >= :since GROUP BY 1, 2, 3, 4, 5"
         ),
         {"since": since_bind},
     )
-    for day_text, verdict, challenge_result, count in rows:
+    for day_text, action, verdict, outcome, delivery, count in rows:
+        n = int(count)
         day = date.fromisoformat(str(day_text)[:10])
-        stats.per_day.setdefault(day, Counter())[verdict or "undecided"] += int(count)
-        if challenge_result:
-            stats.challenge[str(challenge_result)] += int(count)
+        if (decided := _member(Action, action)) is not None:
+            stats.per_day.setdefault(day, Counter())[decided] += n
+        if (result := _member(Verdict, verdict)) is not None:
+            stats.verdicts[result] += n
+        if (ended := _member(Outcome, outcome)) is not None:
+            stats.outcomes[ended] += n
+        elif outcome is None:
+            stats.in_progress += n
+        if (delivered := _member(Delivery, delivery)) is not None:
+            stats.deliveries[delivered] += n
     # Grouping on an expression keeps SQLite on the (started_at, ...) index for the range
     # instead of walking the caller_number index over the whole table.
     number = func.coalesce(Call.caller_number, "")
     for condition, target in (
-        (Call.verdict == "block", "top_blocked"),
+        (Call.action == Action.BLOCK.value, "top_blocked"),
         (Call.flagged, "top_flagged"),
     ):
         top = await session.execute(

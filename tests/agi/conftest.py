@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from screener.agi.server import AgiServer, start_agi_server
+from screener import composition
+from screener.agi.server import AgiServer
+from screener.composition import Screener
 from screener.db.lifecycle import Database
 from screener.events import EventBus, Subscription
-from screener.screening import ScreeningService
-from screener.settings import AgiSettings, OfficeSettings, Settings
+from screener.settings import AgiSettings, OfficeSettings, Settings, WebSettings
 from tests.support.pgcluster import free_port
 
 _SET = re.compile(r'^SET VARIABLE (?P<name>[A-Z_]+) "(?P<value>.*)"$')
@@ -117,26 +118,35 @@ class RunningAgi:
     settings: Settings
     bus: EventBus
     events: Subscription
+    service: Screener
+
+    async def written(self) -> None:
+        """Until the recorder has written everything handed to it so far."""
+        async with asyncio.timeout(10):
+            while self.service.recorder.pending:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # the batch the writer holds
 
 
 @contextlib.asynccontextmanager
 async def running_agi(settings: Settings, database: Database) -> AsyncIterator[RunningAgi]:
+    """The service as ``screener run`` builds it with only FastAGI on."""
     port = free_port()
     settings = settings.model_copy(
         update={
             "agi": AgiSettings(enabled=True, host="127.0.0.1", port=port),
             "office": OfficeSettings(site="hq"),
+            "web": WebSettings(enabled=False),
         }
     )
-    bus = EventBus()
-    events = bus.subscribe(maxsize=10_000)
-    screening = ScreeningService(settings, database.sessions)
-    server, handler = await start_agi_server(settings, database, screening, bus)
+    service = composition.build(settings, database)
+    events = service.bus.subscribe(maxsize=10_000)
+    await composition.start(service)
+    assert service.agi is not None
     try:
-        yield RunningAgi(port, handler, database, settings, bus, events)
+        yield RunningAgi(port, service.agi, database, settings, service.bus, events, service)
     finally:
-        server.close()
-        await server.wait_closed()
+        await composition.stop(service)
         events.close()
 
 

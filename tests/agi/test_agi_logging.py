@@ -10,12 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from screener.db import calls_repo
+from screener.calls.queries import CallFilter, find_calls
 from screener.db.lifecycle import Database, open_database
-from screener.events import EventBus
 from screener.logging_setup import configure_logging
-from screener.mqtt_publisher import run_mqtt_publisher
-from screener.ops.state import ServiceState
 from screener.settings import (
     AriSettings,
     DatabaseSettings,
@@ -61,11 +58,14 @@ async def test_agi_log_lines_carry_the_call_id(
             refused = await speak_agi(
                 agi.port, agi_environment_bytes(agi.port), reply=b"510 Invalid command\n"
             )
+            await agi.written()
         async with agi.database.sessions() as session:
-            refused_calls = await calls_repo.list_calls(session, limit=5)
+            refused_calls, _ = await find_calls(session, CallFilter(), limit=5)
     call_id = result.variables["SCREENER_CALL_ID"]
     records = log_records(capsys.readouterr().err)
-    about_call = [r for r in records if r["logger"] == "screener.agi.scripts"]
+    about_call = [
+        r for r in records if r["logger"] in ("screener.calls.agi_flow", "screener.calls.desk")
+    ]
     assert about_call, records
     assert all(r.get("call_id") for r in about_call)
     assert any("allow" in r["msg"] and r["call_id"] == call_id for r in about_call)
@@ -78,25 +78,23 @@ async def test_agi_log_lines_carry_the_call_id(
 
 
 async def _call_with_everything_failing(
-    settings: Settings, state: ServiceState
+    settings: Settings,
 ) -> tuple[AgiTranscript, AgiTranscript]:
-    publisher = asyncio.create_task(run_mqtt_publisher(settings, EventBus(), state))
-    try:
-        async with (
-            open_database(settings.database, upgrade=False) as database,
-            running_agi(settings, database) as agi,
-        ):
-            result = await agi_call(agi.port, callerid="+447911123456")
-            outcome = await agi_call(
-                agi.port, "outcome", args=(result.variables["SCREENER_CALL_ID"], "answered")
-            )
+    """The service with ARI, MQTT and the database all unreachable, and a FastAGI call."""
+    async with (
+        open_database(settings.database, upgrade=False) as database,
+        running_agi(settings, database) as agi,
+    ):
+        result = await agi_call(agi.port, callerid="+447911123456")
+        outcome = await agi_call(
+            agi.port, "outcome", args=(result.variables["SCREENER_CALL_ID"], "answered")
+        )
+        assert agi.service.mqtt is not None and agi.service.ari is not None
         async with asyncio.timeout(10):
-            while state.mqtt.connect_failures < 2:
+            while agi.service.mqtt.state.connect_failures < 2:
                 await asyncio.sleep(0.02)
-    finally:
-        publisher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await publisher
+            while agi.service.ari.connection.state.last_error is None:
+                await asyncio.sleep(0.02)
     return result, outcome
 
 
@@ -113,9 +111,8 @@ async def test_no_secret_reaches_the_logs(capsys: pytest.CaptureFixture[str]) ->
             reconnect_max_seconds=0.2,
         ),
     )
-    state = ServiceState.from_settings(settings)
     with json_logging():
-        result, outcome = await _call_with_everything_failing(settings, state)
+        result, outcome = await _call_with_everything_failing(settings)
     assert result.variables["SCREENER_REASONS"] == "error"
     assert outcome.variables == {"SCREENER_OUTCOME": "error"}
     logged = capsys.readouterr().err

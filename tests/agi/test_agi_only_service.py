@@ -70,4 +70,5 @@ def test_run_with_fastagi_only_screens_and_places_no_demo_calls(tmp_path: Path) 
     )
     calls = [line for line in listing.stdout.splitlines() if line.startswith("{")]
     # Exactly the one FastAGI call: the PBX simulator did not run against this database.
-    assert len(calls) == 1 and '"verdict": "challenge"' in calls[0]
+    assert len(calls) == 1 and '"action": "challenge"' in calls[0]
+    assert '"verdict": null' in calls[0]  # no outcome reported yet: no result

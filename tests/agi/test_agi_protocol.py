@@ -9,10 +9,9 @@ from screener.agi.protocol import (
     parse_environment,
     presentation_name,
     set_variable_command,
-    trunk_from_channel,
 )
-from screener.agi.scripts import facts_from_environment
-from screener.numbers import is_withheld_presentation
+from screener.calls.facts import facts_from_agi
+from screener.domain.numbers import is_withheld_presentation
 
 
 @pytest.mark.parametrize(
@@ -41,21 +40,6 @@ def test_callingpres_maps_to_presentation(raw: str, name: str | None, withheld: 
     assert is_withheld_presentation(presentation_name(raw)) is withheld
 
 
-@pytest.mark.parametrize(
-    ("channel", "trunk"),
-    [
-        ("PJSIP/carrier-0000002a", "carrier"),
-        ("PJSIP/bt-sip-trunk-00000001", "bt-sip-trunk"),
-        ("SIP/provider-0a1b2c3d", "provider"),
-        ("Local/100@from-internal-00000001;2", None),
-        ("DAHDI/1-1", None),
-        ("", None),
-    ],
-)
-def test_trunk_comes_from_the_channel_name(channel: str, trunk: str | None) -> None:
-    assert trunk_from_channel(channel) == trunk
-
-
 def test_environment_arguments_and_script() -> None:
     env = parse_environment(
         [
@@ -73,7 +57,7 @@ def test_environment_arguments_and_script() -> None:
     )
     assert env.script == "screen"
     assert env.args == ("", "override-trunk")
-    facts = facts_from_environment(env)
+    facts = facts_from_agi(env)
     assert facts.caller_number == "unknown"
     assert facts.caller_name == ""
     assert facts.presentation == "prohib_not_screened"

@@ -7,10 +7,11 @@ import re
 
 import pytest
 
-from screener.db import calls_repo, lists_repo
-from screener.domain import ListKind
-from screener.events import CALL_OUTCOME, CALL_STARTED, CALL_VERDICT
-from screener.numbers import NumberAnalyser
+from screener.calls.queries import CallFilter, find_calls, get_call
+from screener.domain.events import CallDecided, CallDelivered, CallFinished, CallStarted
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import ListKind
+from screener.lists import repo as lists_repo
 from tests.agi.conftest import RunningAgi, agi_call
 
 CALL_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -29,10 +30,10 @@ async def put_on_list(agi: RunningAgi, kind: ListKind, number: str) -> None:
         await session.commit()
 
 
-def drain_kinds(agi: RunningAgi) -> list[str]:
-    kinds = []
+def drain_kinds(agi: RunningAgi) -> list[type]:
+    kinds: list[type] = []
     while not agi.events.queue.empty():
-        kinds.append(agi.events.queue.get_nowait().kind)
+        kinds.append(type(agi.events.queue.get_nowait()))
     return kinds
 
 
@@ -47,8 +48,9 @@ async def test_contact_is_allowed_and_recorded_with_agi_facts(agi: RunningAgi) -
     assert CALL_ID.match(variables["SCREENER_CALL_ID"])
     assert "SCREENER_DIGIT" not in variables
     assert result.closed_by_server
+    await agi.written()
     async with agi.database.sessions() as session:
-        call = await calls_repo.get_call(session, variables["SCREENER_CALL_ID"])
+        call = await get_call(session, variables["SCREENER_CALL_ID"])
     assert call is not None
     assert call.source == "agi"
     assert call.site == "hq"
@@ -58,7 +60,7 @@ async def test_contact_is_allowed_and_recorded_with_agi_facts(agi: RunningAgi) -
     assert call.trunk == "carrier"
     assert call.channel_id == "1763800000.42"
     assert call.presentation == "allowed_not_screened"
-    assert drain_kinds(agi) == [CALL_STARTED, CALL_VERDICT]
+    assert drain_kinds(agi) == [CallStarted, CallDecided]
 
 
 @pytest.mark.parametrize(
@@ -79,8 +81,9 @@ async def test_suspicious_callers_are_challenged_with_a_digit(
     assert variables["SCREENER_VERDICT"] == "challenge"
     assert reason in variables["SCREENER_REASONS"].split(",")
     assert variables["SCREENER_DIGIT"] in set("123456789")
+    await agi.written()
     async with agi.database.sessions() as session:
-        call = await calls_repo.get_call(session, variables["SCREENER_CALL_ID"])
+        call = await get_call(session, variables["SCREENER_CALL_ID"])
     assert call is not None
     assert call.challenge_digit == variables["SCREENER_DIGIT"]
     assert call.action == "challenge"
@@ -101,20 +104,32 @@ async def test_outcome_is_recorded_once_and_a_passed_challenge_lets_the_next_cal
     first = await agi_call(agi.port, callerid=premium)
     assert first.variables["SCREENER_VERDICT"] == "challenge"
     call_id = first.variables["SCREENER_CALL_ID"]
+    await agi.written()
     drain_kinds(agi)
 
     recorded = await agi_call(agi.port, "outcome", args=(call_id, "passed"))
     assert recorded.variables == {"SCREENER_OUTCOME": "recorded"}
-    again = await agi_call(agi.port, "outcome", args=(call_id, "abandoned"))
+    again = await agi_call(agi.port, "outcome", args=(call_id, "failed"))
     assert again.variables == {"SCREENER_OUTCOME": "already-recorded"}
-    assert drain_kinds(agi) == [CALL_OUTCOME]
+    # The hangup handler then says how the call it put through ended.
+    answered = await agi_call(agi.port, "outcome", args=(call_id, "answered"))
+    assert answered.variables == {"SCREENER_OUTCOME": "recorded"}
+    later = await agi_call(agi.port, "outcome", args=(call_id, "busy"))
+    assert later.variables == {"SCREENER_OUTCOME": "already-recorded"}
+    assert drain_kinds(agi) == [CallFinished, CallDelivered]
 
     async with agi.database.sessions() as session:
-        call = await calls_repo.get_call(session, call_id)
+        call = await get_call(session, call_id)
     assert call is not None
-    assert call.outcome == "passed"
+    # The same words as a call over ARI: the decision stays, the result is written once.
+    assert (call.action, call.verdict, call.outcome) == (
+        "challenge",
+        "challenge-passed",
+        "connected",
+    )
     assert call.challenge_result == "passed"
-    assert [e.kind for e in call.events] == ["decided", "outcome"]
+    assert call.delivery == "answered"
+    assert [e.kind for e in call.events] == ["decided", "outcome", "delivery"]
 
     second = await agi_call(agi.port, callerid=premium)
     assert second.variables["SCREENER_VERDICT"] == "allow"
@@ -148,8 +163,9 @@ async def test_concurrent_sessions_each_get_their_own_verdict(agi: RunningAgi) -
     ids = {r.variables["SCREENER_CALL_ID"] for r in results}
     assert len(ids) == len(numbers)
     assert all(r.variables["SCREENER_VERDICT"] == "allow" for r in results)
+    await agi.written()
     async with agi.database.sessions() as session:
-        calls = await calls_repo.list_calls(session, limit=100)
+        calls, _ = await find_calls(session, CallFilter(), limit=100)
     assert sorted(c.caller_number or "" for c in calls) == sorted(numbers)
     assert {c.channel_id for c in calls} == {f"1763800000.{i}" for i in range(len(numbers))}
     assert agi.handler.active == 0

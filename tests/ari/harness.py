@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from screener.db import calls_repo, lists_repo
+from screener import composition
+from screener.ari.connection import ConnectionState
+from screener.calls.queries import get_call
+from screener.composition import Screener
 from screener.db.lifecycle import open_database
 from screener.db.models import Call
 from screener.demo.fake_asterisk import FakeAsterisk, FakeChannel
-from screener.domain import ListKind
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import ListKind
 from screener.events import Subscription
-from screener.numbers import NumberAnalyser
-from screener.service import Component, ServiceContext, run_service
+from screener.lists import repo as lists_repo
 from screener.settings import Settings
 
 PASSWORD = "p&ss#w:rd?x=1"  # characters that break credentials-in-URLs
@@ -34,9 +37,13 @@ def fast_settings(db_url: str, url: str = "", **overrides: Any) -> Settings:
             "reconnect_initial_seconds": 0.05,
             "reconnect_max_seconds": 0.2,
             "max_call_seconds": 20,
+            # The flows in these tests continue allowed calls here (a site's own dialplan).
+            "continue_context": "internal",
+            "continue_extension": "100",
         },
         "challenge": {"digit_timeout_seconds": 0.3},
         "logging": {"level": "DEBUG"},
+        "web": {"enabled": False},
     }
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
@@ -46,10 +53,21 @@ def fast_settings(db_url: str, url: str = "", **overrides: Any) -> Settings:
 @dataclass
 class Running:
     pbx: FakeAsterisk
-    ctx: ServiceContext
+    ctx: Screener
     stop: asyncio.Event
     task: asyncio.Task[None]
     events: Subscription
+
+    @property
+    def ari(self) -> ConnectionState:
+        assert self.ctx.ari is not None
+        return self.ctx.ari.connection.state
+
+    async def wait_client_connected(self, timeout: float = 10) -> None:
+        """Until Screener's own side of the socket says connected."""
+        async with asyncio.timeout(timeout):
+            while not self.ari.connected:
+                await asyncio.sleep(0.01)
 
     async def wait_connected(self, connects: int = 1, timeout: float = 10) -> None:
         async with asyncio.timeout(timeout):
@@ -71,7 +89,7 @@ class Running:
                         await session.execute(select(Call.id).where(Call.channel_id == channel_id))
                     ).scalar_one_or_none()
                     if call_id is not None:
-                        call = await calls_repo.get_call(session, call_id)
+                        call = await get_call(session, call_id)
                         if call is not None and call.outcome is not None:
                             return call
                 await asyncio.sleep(0.02)
@@ -89,7 +107,6 @@ async def running_service(
     *,
     pbx: FakeAsterisk | None = None,
     digits: str = "7",
-    components: Sequence[Component] = (),
     seed: Callable[[Any], Any] | None = None,
 ) -> AsyncIterator[Running]:
     """Start a fake Asterisk (unless given) and the service; stop both afterwards."""
@@ -106,18 +123,17 @@ async def running_service(
         ):
             await seed(session)
     stop = asyncio.Event()
-    ready: asyncio.Future[ServiceContext] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Screener] = asyncio.get_running_loop().create_future()
     bus_box: list[Subscription] = []
 
-    def started(ctx: ServiceContext) -> None:
+    def started(ctx: Screener) -> None:
         bus_box.append(ctx.bus.subscribe(maxsize=10000))
         ready.set_result(ctx)
 
     task = asyncio.create_task(  # noqa: RUF006 - awaited in the finally below
-        run_service(
+        composition.run(
             settings,
-            components,
-            stop=stop,
+            stop_event=stop,
             started=started,
             choose_digits=lambda n: tuple(digits for _ in range(n)),
             install_signal_handlers=False,

@@ -31,11 +31,11 @@ from typing import Any
 
 import yaml
 
-from screener.callflow import machine as m
-from screener.callflow.ari_adapter import flow_config
-from screener.callflow.ari_requests import ari_request
+from screener.calls import machine as m
+from screener.calls.ari_flow import flow_config
+from screener.calls.ari_requests import ari_request
 from screener.demo.fake_asterisk import FakeAsterisk, FakeChannel
-from screener.domain import ListKind
+from screener.domain.vocabulary import Action, ListKind
 from tests.ari.harness import PASSWORD, add_list, fast_settings, running_service
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
@@ -95,6 +95,7 @@ def matches(expected: dict[str, Any], actual: Req) -> bool:
 
 
 def check_outcome(expected: dict[str, Any], actual: dict[str, Any], where: str) -> None:
+    """``actual`` may hold vocabulary enums (the machine) or their stored values (a row)."""
     for key, value in expected.items():
         if key == "recorded":
             assert bool(actual.get("recording")) is bool(value), f"{where}: recording {actual}"
@@ -150,7 +151,7 @@ def run_on_machine(scenario: Scenario, db_url: str = "sqlite+aiosqlite:///unused
     run = MachineRun(state)
     run.feed(
         m.Decided(
-            decision["action"],
+            Action(decision["action"]),
             tuple(decision.get("reasons", ())),
             tuple(scenario.digits for _ in range(config.attempts)),
         )
@@ -190,7 +191,7 @@ def run_on_machine(scenario: Scenario, db_url: str = "sqlite+aiosqlite:///unused
                 f"{where}: unexpected requests {[str(r) for r in run.requests[cursor:]]}"
             )
             assert len(run.outcomes) == 1, f"{where}: outcomes {run.outcomes}"
-            check_outcome(step_["end"], dataclasses.asdict(run.outcomes[0]), where)
+            check_outcome(step_["end"], dataclasses.asdict(run.outcomes[0].ending), where)
             assert run.state.phase in (m.Phase.LEAVING, m.Phase.DONE)
         else:
             raise AssertionError(f"{where}: unknown step {step_}")

@@ -9,8 +9,7 @@ import pytest
 from screener.ari.client import AriClient, basic_auth_header, events_url, rest_base
 from screener.ari.connection import backoff_delays
 from screener.ari.errors import AriError
-from screener.ari.models import Channel, StasisStart, parse_event
-from screener.callflow.facts import call_facts, trunk_from_channel_name
+from screener.ari.models import StasisStart, parse_event
 from screener.demo.fake_asterisk import FakeAsterisk
 from tests.ari.harness import PASSWORD
 
@@ -28,7 +27,7 @@ async def test_variables_absent_functions_and_gone_channels() -> None:
         assert await client.get_variable(channel.id, "NOT_SET") is None
         await client.continue_in_dialplan(channel.id, "internal", "100", 1)
         with pytest.raises(AriError) as gone:
-            await client.answer(channel.id)
+            await client.request("POST", f"/channels/{channel.id}/answer")
         assert gone.value.status == 404 and gone.value.channel_gone
         with pytest.raises(AriError) as refused:
             await AriClient(pbx.url, "screener", "wrong").request("GET", "/channels")
@@ -40,7 +39,7 @@ async def test_unreachable_asterisk_is_status_zero() -> None:
         url = pbx.url
     async with AriClient(url, "screener", PASSWORD, timeout=2) as client:
         with pytest.raises(AriError) as caught:
-            await client.list_channels()
+            await client.request("GET", "/channels")
     assert caught.value.status == 0 and caught.value.unreachable
 
 
@@ -99,27 +98,3 @@ def test_events_unknown_types_and_fields_are_ignored() -> None:
         }
     )
     assert isinstance(event, StasisStart) and event.channel.caller.number == "x"
-
-
-@pytest.mark.parametrize(
-    ("name", "trunk"),
-    [
-        ("PJSIP/trunk-000015eb", "trunk"),
-        ("PJSIP/bt-sip-trunk-0000000a", "bt-sip-trunk"),
-        ("Local/441234@from-trunk-0000000b;2", "441234@from-trunk"),
-        ("garbage", None),
-        ("", None),
-    ],
-)
-def test_trunk_from_channel_name(name: str, trunk: str | None) -> None:
-    assert trunk_from_channel_name(name) == trunk
-
-
-def test_facts_clip_attacker_controlled_text() -> None:
-    channel = Channel.model_validate(
-        {"id": "1", "name": "PJSIP/t-00000001", "caller": {"name": "A" * 5000, "number": "9" * 999}}
-    )
-    facts = call_facts(channel, [], "prohib\x00", {"PJSIP_HEADER(read,X)": "v" * 999, "Y": None})
-    assert len(facts.caller_name) == 256 and len(facts.caller_number) == 256
-    assert facts.did is None and facts.trunk == "t"
-    assert dict(facts.extra) == {"PJSIP_HEADER(read,X)": "v" * 256}

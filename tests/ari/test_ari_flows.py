@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from screener import composition
+from screener.composition import Screener
 from screener.demo.fake_asterisk import CallerBehaviour, FakeAsterisk
-from screener.domain import ListKind
-from screener.events import ARI_CONNECTED, CALL_OUTCOME, CALL_STARTED, CALL_VERDICT
+from screener.domain.events import AriConnected, CallDecided, CallFinished, CallStarted
+from screener.domain.vocabulary import ListKind
 from tests.ari.harness import PASSWORD, add_list, fast_settings, running_service
 
 CONTACT = "+442071838750"
@@ -45,9 +47,9 @@ async def test_allowed_call_rings_through_with_variables_and_events(sqlite_url: 
     )
     kinds = []
     while not run.events.queue.empty():
-        kinds.append((await run.events.get()).kind)
-    assert ARI_CONNECTED in kinds
-    assert kinds.index(CALL_STARTED) < kinds.index(CALL_VERDICT) < kinds.index(CALL_OUTCOME)
+        kinds.append(type(await run.events.get()))
+    assert AriConnected in kinds
+    assert kinds.index(CallStarted) < kinds.index(CallDecided) < kinds.index(CallFinished)
 
 
 async def test_challenge_passed_keeps_the_recorded_name(sqlite_url: str) -> None:
@@ -164,28 +166,28 @@ async def test_caller_hangs_up_at_each_step(
 
 async def test_password_with_url_special_characters_and_wrong_password(sqlite_url: str) -> None:
     async with running_service(settings(sqlite_url)) as run:
-        assert run.ctx.ari is not None and run.ctx.ari.connected
-        assert PASSWORD not in run.ctx.ari.url
+        await run.wait_client_connected()
+        assert PASSWORD not in run.ari.url
     pbx = FakeAsterisk(password="right", time_scale=0.02)
     await pbx.start()
     try:
         stop = asyncio.Event()
-        from screener.service import run_service
-
-        state: list[Any] = []
+        started: list[Screener] = []
         task = asyncio.create_task(
-            run_service(
+            composition.run(
                 fast_settings(sqlite_url, pbx.url),  # PASSWORD, not "right"
-                stop=stop,
-                started=state.append,
+                stop_event=stop,
+                started=started.append,
                 install_signal_handlers=False,
             )
         )
         async with asyncio.timeout(10):
-            while not state or state[0].ari.last_error is None:
+            while not started or started[0].health.ari.last_error is None:  # type: ignore[union-attr]
                 await asyncio.sleep(0.02)
-        assert not state[0].ari.connected
-        assert "401" in state[0].ari.last_error or "refused" in state[0].ari.last_error
+        state = started[0].health.ari
+        assert state is not None and not state.connected
+        assert state.last_error is not None
+        assert "401" in state.last_error or "refused" in state.last_error
         assert pbx.websocket_connects == 0
         stop.set()
         await task

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from screener.callflow import machine as m
+from screener.calls import machine as m
+from screener.domain.vocabulary import Action, Outcome
 
 CONFIG = m.FlowConfig(attempts=2, record_name=False, passed_prompts=())
 
@@ -18,20 +19,20 @@ def kinds(effects: list[m.Effect]) -> list[str]:
 
 
 def challenged() -> tuple[m.CallState, str]:
-    state, effects = m.step(started(), m.Decided("challenge", ("withheld",), ("4", "6")))
+    state, effects = m.step(started(), m.Decided(Action.CHALLENGE, ("withheld",), ("4", "6")))
     play = next(e for e in effects if isinstance(e, m.Play))
     assert play.media[-1] == "sound:digits/4"
     return state, play.playback_id
 
 
 def test_failed_variable_write_still_sends_the_call_on_without_a_verdict() -> None:
-    state, effects = m.step(started(), m.Decided("allow", ("allow_list",)))
+    state, effects = m.step(started(), m.Decided(Action.ALLOW, ("allow_list",)))
     assert kinds(effects) == ["SetVariable"] * 3 + ["Continue", "RecordOutcome"]
     # The adapter stops the batch at the failed request and reports it.
     state, effects = m.step(state, m.EffectFailed("set_variable", 500))
     assert kinds(effects) == ["AddTimeline", "Continue", "RecordOutcome"]
     outcome = effects[-1]
-    assert isinstance(outcome, m.RecordOutcome) and outcome.outcome == m.OUTCOME_FAIL_OPEN
+    assert isinstance(outcome, m.RecordOutcome) and outcome.ending.outcome is Outcome.FAIL_OPEN
     # A second failure does not loop: the outcome is recorded, nothing more is sent.
     state, effects = m.step(state, m.EffectFailed("continue", 500))
     assert kinds(effects) == ["RecordOutcome"]
@@ -40,9 +41,11 @@ def test_failed_variable_write_still_sends_the_call_on_without_a_verdict() -> No
 
 
 def test_continue_on_a_gone_channel_is_abandoned() -> None:
-    state, _ = m.step(started(), m.Decided("allow"))
+    state, _ = m.step(started(), m.Decided(Action.ALLOW))
     state, effects = m.step(state, m.EffectFailed("continue", 404))
-    assert isinstance(effects[0], m.RecordOutcome) and effects[0].outcome == m.OUTCOME_ABANDONED
+    assert (
+        isinstance(effects[0], m.RecordOutcome) and effects[0].ending.outcome is Outcome.ABANDONED
+    )
 
 
 def test_stale_playback_events_and_keys_in_other_steps_are_ignored() -> None:
@@ -78,8 +81,8 @@ def test_shutdown_sends_a_challenged_call_back_and_stops_its_prompt() -> None:
     assert kinds(effects)[-2:] == ["Continue", "RecordOutcome"]
     outcome = effects[-1]
     assert isinstance(outcome, m.RecordOutcome)
-    assert (outcome.outcome, outcome.step, outcome.detail) == (
-        m.OUTCOME_FAIL_OPEN,
+    assert (outcome.ending.outcome, outcome.ending.step, outcome.ending.detail) == (
+        Outcome.FAIL_OPEN,
         "prompt",
         "service shutting down",
     )
@@ -92,7 +95,7 @@ def test_fail_closed_hangs_up_instead() -> None:
 
 
 def test_max_call_timer_after_leaving_ends_the_wait_for_stasis_end() -> None:
-    state, _ = m.step(started(), m.Decided("block"))
+    state, _ = m.step(started(), m.Decided(Action.BLOCK))
     assert state.phase is m.Phase.LEAVING
     state, effects = m.step(state, m.TimerFired(m.TIMER_MAX_CALL))
     assert state.finished and effects == []
@@ -100,6 +103,6 @@ def test_max_call_timer_after_leaving_ends_the_wait_for_stasis_end() -> None:
 
 def test_hangup_before_the_decision_is_abandoned_while_deciding() -> None:
     state, effects = m.step(started(), m.CallerHungUp())
-    assert isinstance(effects[-1], m.RecordOutcome) and effects[-1].step == "deciding"
-    state, effects = m.step(state, m.Decided("allow"))
+    assert isinstance(effects[-1], m.RecordOutcome) and effects[-1].ending.step == "deciding"
+    state, effects = m.step(state, m.Decided(Action.ALLOW))
     assert effects == []  # nothing is sent to a caller who has gone

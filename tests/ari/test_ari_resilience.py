@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from screener.callflow import machine
-from screener.db import calls_repo
+from screener.calls import machine, store
+from screener.calls.screening import ScreeningService
 from screener.demo.fake_asterisk import CallerBehaviour, FakeAsterisk, FakeChannel
-from screener.domain import CallFacts
-from screener.events import ARI_CONNECTED, ARI_DISCONNECTED
-from screener.screening import ScreeningService
+from screener.domain.events import AriConnected, AriDisconnected, CallDecided, CallStarted
+from screener.domain.model import CallFacts
+from screener.domain.vocabulary import CallSource
 from screener.settings import Settings
 from tests.ari.harness import PASSWORD, Running, fast_settings, running_service
 
@@ -39,10 +39,10 @@ async def in_challenge(run: Running, channel: FakeChannel) -> None:
             await asyncio.sleep(0.01)
 
 
-def bus_kinds(run: Running) -> list[str]:
-    kinds = []
+def bus_kinds(run: Running) -> list[type]:
+    kinds: list[type] = []
     while not run.events.queue.empty():
-        kinds.append(run.events.queue.get_nowait().kind)
+        kinds.append(type(run.events.queue.get_nowait()))
     return kinds
 
 
@@ -57,12 +57,12 @@ async def test_dropped_socket_mid_call_reconnects_and_the_call_carries_on(
         await run.pbx.press(channel, "5")
         await run.finished(channel)
         call = await run.call_record(channel)
-        assert run.ctx.ari is not None
-        assert run.ctx.ari.reconnects == 1 and run.ctx.ari.connected
+        await run.wait_client_connected()
+        assert run.ari.reconnects == 1
         kinds = bus_kinds(run)
     assert channel.result == "continued"
     assert call.verdict == "challenge-passed"
-    assert kinds.count(ARI_CONNECTED) == 2 and kinds.count(ARI_DISCONNECTED) == 1
+    assert kinds.count(AriConnected) == 2 and kinds.count(AriDisconnected) == 1
 
 
 async def test_asterisk_restart_is_survived(sqlite_url: str) -> None:
@@ -72,23 +72,19 @@ async def test_asterisk_restart_is_survived(sqlite_url: str) -> None:
         channel = run.pbx.place_call("+442071838750", "ACME")
         await run.finished(channel)
         call = await run.call_record(channel)
-        assert run.ctx.ari is not None and run.ctx.ari.reconnects >= 1
+        assert run.ari.reconnects >= 1
     assert channel.result == "continued" and call.outcome is not None
 
 
 async def test_reconnect_sends_unknown_channels_back_and_records_it(sqlite_url: str) -> None:
     async def leftover_call(session: Any) -> None:
         # A call a previous screener process was handling when it crashed.
-        service = ScreeningService(Settings(), lambda: session)  # type: ignore[arg-type]
-        decision = await service.decide(CallFacts("anonymous"), session=session)
-        await calls_repo.record_call(
-            session,
-            CallFacts("anonymous"),
-            decision.verdict,
-            call_id="c" * 32,
-            channel_id="1700000000.42",
-            started_at=datetime.now(UTC),
-        )
+        service = ScreeningService.in_session(Settings(), session)
+        screening = await service.decide(CallFacts("anonymous"))
+        now = datetime.now(UTC)
+        facts = CallFacts("anonymous")
+        started = CallStarted("c" * 32, "main", CallSource.ARI, "1700000000.42", facts, None, now)
+        store.add_call(session, started, CallDecided("c" * 32, "main", screening.decision, 1, now))
 
     async with running_service(slow_digits(sqlite_url), seed=leftover_call) as run:
         leftover = run.pbx.place_call("anonymous", channel_id="1700000000.42", announce=False)
@@ -139,8 +135,7 @@ async def test_sqlite_outage_mid_call_fails_open_and_service_recovers(
         during = run.pbx.place_call("+442071838750", "ACME")
         await run.finished(during)
         await run.wait_idle()
-        assert run.ctx.calls is not None
-        recorder = run.ctx.calls.recorder
+        recorder = run.ctx.recorder
         async with asyncio.timeout(10):  # the writer tried (and failed) to record the calls
             while recorder.pending or recorder.stats.failed == 0:
                 await asyncio.sleep(0.02)

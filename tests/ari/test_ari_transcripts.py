@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from screener.demo.fake_asterisk import FakeAsterisk
-from screener.domain import ListKind
+from screener.domain.vocabulary import ListKind
 from tests.ari.harness import PASSWORD, add_list, fast_settings, running_service
 
 TRANSCRIPTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "asterisk-ari" / "transcripts"

@@ -7,19 +7,29 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import pytest
 
-from screener.events import (
-    ARI_CONNECTED,
-    CALL_OUTCOME,
-    CALL_REVIEWED,
-    CALL_STARTED,
-    CALL_VERDICT,
-    EventBus,
+from screener.domain.events import (
+    AriConnected,
+    CallDecided,
+    CallFinished,
+    CallReviewed,
+    CallStarted,
 )
-from screener.mqtt_publisher import run_mqtt_publisher
-from screener.ops.state import ServiceState
+from screener.domain.model import CallEnding, CallFacts, Decision, NumberInfo
+from screener.domain.vocabulary import (
+    Action,
+    CallSource,
+    NumberType,
+    Outcome,
+    ReviewState,
+    Step,
+    Verdict,
+)
+from screener.events import EventBus
+from screener.mqtt_publisher import MqttPublisher
 from screener.settings import MqttSettings, OfficeSettings, Settings
 from tests.mqtt.conftest import subscriber
 from tests.support.mosquitto import Mosquitto, TcpLink
@@ -48,19 +58,36 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> No
 
 
 @contextlib.asynccontextmanager
-async def running_publisher(settings: Settings, bus: EventBus) -> AsyncIterator[ServiceState]:
-    state = ServiceState()
-    task = asyncio.create_task(run_mqtt_publisher(settings, bus, state))
+async def running_publisher(settings: Settings, bus: EventBus) -> AsyncIterator[MqttPublisher]:
+    publisher = MqttPublisher(settings, bus)
+    task = asyncio.create_task(publisher.run())
     try:
-        yield state
+        yield publisher
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
 
-def publish_call(bus: EventBus, kind: str, call_id: str, **payload: object) -> None:
-    bus.publish(kind, {"call_id": call_id, "site": "hq", **payload}, call_id=call_id)
+NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+
+def started(call_id: str, number: str = "+447700900123") -> CallStarted:
+    return CallStarted(call_id, "hq", CallSource.ARI, "1.2", CallFacts(number), number, NOW)
+
+
+def decided(call_id: str, action: Action = Action.CHALLENGE, ms: float = 3.5) -> CallDecided:
+    number = NumberInfo("x", "+447700900123", False, True, NumberType.MOBILE, 44, "7700900123")
+    return CallDecided(call_id, "hq", Decision(action, (), number), ms, NOW)
+
+
+def finished(call_id: str) -> CallFinished:
+    ending = CallEnding(Outcome.CONNECTED, Step.CHALLENGE, Verdict.CHALLENGE_PASSED)
+    return CallFinished(call_id, "hq", ending, NOW)
+
+
+def reviewed(call_id: str) -> CallReviewed:
+    return CallReviewed(call_id, "hq", ReviewState.LEGITIMATE, "ann", NOW)
 
 
 async def test_call_events_arrive_on_their_topics_with_versioned_json(
@@ -69,16 +96,16 @@ async def test_call_events_arrive_on_their_topics_with_versioned_json(
     bus = EventBus()
     async with (
         subscriber(mosquitto.port, "screener/#") as seen,
-        running_publisher(mqtt_settings(mosquitto.port), bus) as state,
+        running_publisher(mqtt_settings(mosquitto.port), bus) as publisher,
     ):
         await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
-        publish_call(bus, CALL_STARTED, "c0ffee", caller_number="+447700900123")
-        publish_call(bus, CALL_VERDICT, "c0ffee", action="challenge", decision_ms=3.5)
-        bus.publish(ARI_CONNECTED, {"url": "http://pbx:8088"})
-        publish_call(bus, CALL_OUTCOME, "c0ffee", outcome="passed")
-        publish_call(bus, CALL_REVIEWED, "c0ffee", review_state="legitimate")
+        bus.publish(started("c0ffee"))
+        bus.publish(decided("c0ffee"))
+        bus.publish(AriConnected("http://pbx:8088", NOW))
+        bus.publish(finished("c0ffee"))
+        bus.publish(reviewed("c0ffee"))
         await seen.wait_for(lambda: len(seen.messages) >= 5)
-        await wait_until(lambda: state.mqtt.published == 4)
+        await wait_until(lambda: publisher.state.published == 4)
 
     call_messages = [(t, json.loads(p), r) for t, p, r in seen.messages if t != STATUS]
     assert [t for t, _, _ in call_messages] == [
@@ -88,28 +115,29 @@ async def test_call_events_arrive_on_their_topics_with_versioned_json(
         "screener/hq/calls/c0ffee/reviewed",
     ]
     assert all(not retained for _, _, retained in call_messages)
-    started, verdict, outcome, reviewed = (body for _, body, _ in call_messages)
-    assert started["version"] == 1
-    assert started["event"] == "call.started"
-    assert started["caller_number"] == "+447700900123"
-    assert started["call_id"] == "c0ffee"
+    started_body, verdict, outcome, review = (body for _, body, _ in call_messages)
+    assert started_body["version"] == 1
+    assert started_body["event"] == "call.started"
+    assert started_body["caller_number"] == "+447700900123"
+    assert started_body["call_id"] == "c0ffee"
+    assert started_body["at"] == NOW.isoformat()  # when it happened, not when it was sent
     assert verdict["action"] == "challenge"
     assert verdict["decision_ms"] == 3.5
-    assert outcome["outcome"] == "passed"
-    assert reviewed["review_state"] == "legitimate"
-    assert state.mqtt.dropped == 0
+    assert (outcome["outcome"], outcome["verdict"]) == ("connected", "challenge-passed")
+    assert review["review_state"] == "legitimate"
+    assert publisher.dropped == 0
 
 
 async def test_status_is_retained_online_then_offline_on_clean_shutdown(
     mosquitto: Mosquitto,
 ) -> None:
     bus = EventBus()
-    async with running_publisher(mqtt_settings(mosquitto.port), bus) as state:
-        await wait_until(lambda: state.mqtt.connected)
+    async with running_publisher(mqtt_settings(mosquitto.port), bus) as publisher:
+        await wait_until(lambda: publisher.state.connected)
         async with subscriber(mosquitto.port, STATUS) as late:
             await late.wait_for(lambda: bool(late.messages))
         assert late.messages == [(STATUS, b"online", True)]
-    assert not state.mqtt.connected
+    assert not publisher.state.connected
     async with subscriber(mosquitto.port, STATUS) as after:
         await after.wait_for(lambda: bool(after.messages))
     assert after.messages == [(STATUS, b"offline", True)]
@@ -125,7 +153,7 @@ async def test_last_will_marks_site_offline_when_connection_dies_then_it_comes_b
     bus = EventBus()
     async with (
         subscriber(mosquitto.port, STATUS) as seen,
-        running_publisher(mqtt_settings(link.port), bus) as state,
+        running_publisher(mqtt_settings(link.port), bus) as publisher,
     ):
         await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
         link.cut()
@@ -133,10 +161,10 @@ async def test_last_will_marks_site_offline_when_connection_dies_then_it_comes_b
         assert seen.on(STATUS)[1] == b"offline"  # the broker's last will
         await seen.wait_for(lambda: len(seen.on(STATUS)) >= 3)
         assert seen.on(STATUS)[2] == b"online"
-        await wait_until(lambda: state.mqtt.connects == 2)
-        assert state.mqtt.connect_failures >= 1
-        publish_call(bus, CALL_STARTED, "after")
-        await wait_until(lambda: state.mqtt.published == 1)
+        await wait_until(lambda: publisher.state.connects == 2)
+        assert publisher.state.connect_failures >= 1
+        bus.publish(started("after"))
+        await wait_until(lambda: publisher.state.published == 1)
 
 
 async def test_broker_down_at_start_retries_without_blocking_then_delivers(
@@ -149,25 +177,27 @@ async def test_broker_down_at_start_retries_without_blocking_then_delivers(
     link_factory.append(link)
     bus = EventBus()
     other = bus.subscribe(maxsize=100)
-    async with running_publisher(mqtt_settings(link.port), bus) as state:
-        await wait_until(lambda: state.mqtt.connect_failures >= 2)
+    async with running_publisher(mqtt_settings(link.port), bus) as publisher:
+        await wait_until(lambda: publisher.state.connect_failures >= 2)
         for n in range(5):
-            publish_call(bus, CALL_STARTED, f"call{n}", n=n)
+            bus.publish(started(f"call{n}"))
         # Call handling is not held up: other listeners got every event at once.
         assert other.queue.qsize() == 5
-        await wait_until(lambda: state.mqtt.queued == 5)
-        assert not state.mqtt.connected
-        assert state.mqtt.published == 0
-        assert state.mqtt.last_error
+        await wait_until(lambda: publisher.queued == 5)
+        assert not publisher.state.connected
+        assert publisher.state.published == 0
+        assert publisher.state.last_error
 
         broker.start()
         async with subscriber(broker.port, "screener/hq/calls/#") as seen:
             await link.unblock()
             await seen.wait_for(lambda: len(seen.messages) >= 5)
-            await wait_until(lambda: state.mqtt.published == 5)
-        assert [json.loads(p)["n"] for _, p, _ in seen.messages] == [0, 1, 2, 3, 4]
-        assert state.mqtt.connected
-        assert state.mqtt.dropped == 0
+            await wait_until(lambda: publisher.state.published == 5)
+        assert [json.loads(p)["call_id"] for _, p, _ in seen.messages] == [
+            f"call{n}" for n in range(5)
+        ]
+        assert publisher.state.connected
+        assert publisher.dropped == 0
 
 
 async def test_broker_restart_mid_stream_reconnects_and_overflow_drops_newest(
@@ -178,35 +208,38 @@ async def test_broker_restart_mid_stream_reconnects_and_overflow_drops_newest(
     link_factory.append(link)
     bus = EventBus()
     settings = mqtt_settings(link.port, queue_size=20)
-    async with running_publisher(settings, bus) as state:
+    async with running_publisher(settings, bus) as publisher:
         async with subscriber(mosquitto.port, "screener/hq/calls/#") as before:
-            await wait_until(lambda: state.mqtt.connected)
+            await wait_until(lambda: publisher.state.connected)
             for n in range(10):
-                publish_call(bus, CALL_VERDICT, f"call{n}", n=n)
+                bus.publish(decided(f"call{n}"))
             await before.wait_for(lambda: len(before.messages) == 10)
             await link.block()  # keeps the publisher away until the test listens again
             mosquitto.kill()
-            await wait_until(lambda: not state.mqtt.connected)
+            await wait_until(lambda: not publisher.state.connected)
 
         for n in range(10, 60):
-            publish_call(bus, CALL_VERDICT, f"call{n}", n=n)
-        await wait_until(lambda: state.mqtt.dropped == 30)
-        assert state.mqtt.queued == 20
+            bus.publish(decided(f"call{n}"))
+        await wait_until(lambda: publisher.dropped == 30)
+        assert publisher.queued == 20
 
         mosquitto.start()
         async with subscriber(mosquitto.port, "screener/hq/calls/#") as after:
             await link.unblock()
             await after.wait_for(lambda: len(after.messages) >= 20)
-            await wait_until(lambda: state.mqtt.published == 30)
-            assert state.mqtt.queued == 0
+            await wait_until(lambda: publisher.state.published == 30)
+            assert publisher.queued == 0
 
-    received = [json.loads(p)["n"] for _, p, _ in before.messages + after.messages]
+    received = [
+        int(json.loads(p)["call_id"].removeprefix("call"))
+        for _, p, _ in before.messages + after.messages
+    ]
     # Everything sent before the crash, then the 20 queued during the outage, in order;
     # the 30 newest did not fit and were counted as dropped.
     assert received == list(range(30))
-    assert state.mqtt.dropped == 30
-    assert state.mqtt.connects == 2
-    assert state.mqtt.dropped + state.mqtt.published == 60
+    assert publisher.dropped == 30
+    assert publisher.state.connects == 2
+    assert publisher.dropped + publisher.state.published == 60
 
 
 async def test_username_and_password_are_used_and_never_logged(
@@ -217,19 +250,19 @@ async def test_username_and_password_are_used_and_never_logged(
     good = mqtt_settings(mosquitto_auth.port, username="screener", password="s3cret&pass#1")
     async with (
         subscriber(mosquitto_auth.port, "screener/#", "watcher", "w") as seen,
-        running_publisher(good, bus) as state,
+        running_publisher(good, bus) as publisher,
     ):
         await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
-        publish_call(bus, CALL_OUTCOME, "abc", outcome="answered")
+        bus.publish(finished("abc"))
         await seen.wait_for(lambda: len(seen.messages) >= 2)
-        await wait_until(lambda: state.mqtt.published == 1)
+        await wait_until(lambda: publisher.state.published == 1)
 
     bad = mqtt_settings(mosquitto_auth.port, username="screener", password="wrong-Pa55word")
-    async with running_publisher(bad, bus) as state:
-        await wait_until(lambda: state.mqtt.connect_failures >= 2)
-        assert not state.mqtt.connected
-        assert state.mqtt.last_error
-        assert "wrong-Pa55word" not in state.mqtt.last_error
+    async with running_publisher(bad, bus) as publisher:
+        await wait_until(lambda: publisher.state.connect_failures >= 2)
+        assert not publisher.state.connected
+        assert publisher.state.last_error
+        assert "wrong-Pa55word" not in publisher.state.last_error
 
     assert "s3cret&pass#1" not in caplog.text
     assert "wrong-Pa55word" not in caplog.text
@@ -243,23 +276,23 @@ async def test_tls_with_the_configured_ca_and_refusal_without_it(mosquitto_tls: 
     trusted = mqtt_settings(mosquitto_tls.port, tls=True, ca_file=str(ca))
     async with (
         subscriber(mosquitto_tls.port, "screener/#", ca_file=ca) as seen,
-        running_publisher(trusted, bus) as state,
+        running_publisher(trusted, bus) as publisher,
     ):
         await seen.wait_for(lambda: seen.on(STATUS) == [b"online"])
-        publish_call(bus, CALL_VERDICT, "tls1", action="allow")
+        bus.publish(decided("tls1", Action.ALLOW))
         await seen.wait_for(lambda: len(seen.messages) >= 2)
-        await wait_until(lambda: state.mqtt.published == 1)
+        await wait_until(lambda: publisher.state.published == 1)
 
     untrusted = mqtt_settings(mosquitto_tls.port, tls=True)  # system CAs do not know ours
-    async with running_publisher(untrusted, bus) as state:
-        await wait_until(lambda: state.mqtt.connect_failures >= 2)
-        assert not state.mqtt.connected
-        assert "certificate" in (state.mqtt.last_error or "").lower()
+    async with running_publisher(untrusted, bus) as publisher:
+        await wait_until(lambda: publisher.state.connect_failures >= 2)
+        assert not publisher.state.connected
+        assert "certificate" in (publisher.state.last_error or "").lower()
 
     plain = mqtt_settings(mosquitto_tls.port)  # no TLS against a TLS listener
-    async with running_publisher(plain, bus) as state:
-        await wait_until(lambda: state.mqtt.connect_failures >= 1)
-        assert not state.mqtt.connected
+    async with running_publisher(plain, bus) as publisher:
+        await wait_until(lambda: publisher.state.connect_failures >= 1)
+        assert not publisher.state.connected
 
 
 async def test_cancellation_always_stops_the_publisher(mosquitto: Mosquitto) -> None:
@@ -268,14 +301,14 @@ async def test_cancellation_always_stops_the_publisher(mosquitto: Mosquitto) -> 
     settings = mqtt_settings(mosquitto.port)
     for attempt in range(40):
         bus = EventBus()
-        state = ServiceState()
-        task = asyncio.create_task(run_mqtt_publisher(settings, bus, state))
-        await wait_until(lambda: state.mqtt.connected)  # noqa: B023
-        publish_call(bus, CALL_STARTED, f"c{attempt}")
+        state = MqttPublisher(settings, bus)
+        task = asyncio.create_task(state.run())
+        await wait_until(lambda: state.state.connected)  # noqa: B023
+        bus.publish(started(f"c{attempt}"))
         await asyncio.sleep((attempt % 5) / 1000)  # cancel at varied moments around the PUBACK
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=10)
         assert done, f"publisher kept running after cancel (attempt {attempt})"
         assert task.cancelled()
         assert bus.subscriber_count == 0
-        assert not state.mqtt.connected
+        assert not state.state.connected

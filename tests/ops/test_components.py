@@ -1,24 +1,17 @@
-"""The ops components run together the way the service runs them: AGI call in, metrics,
-MQTT event and health out (real database, real Mosquitto, real TCP)."""
+"""The service as the composition root builds it: a FastAGI call in, metrics, MQTT events and
+health out (real database, real Mosquitto, real TCP, the real web server)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from screener.ari.connection import ConnectionState
+from screener import composition
 from screener.db.lifecycle import Database
-from screener.events import EventBus
-from screener.ops import ServiceState, make_ops_router
-from screener.ops.components import ops_components
-from screener.screening import ScreeningService
-from screener.service import ServiceContext
-from screener.settings import AgiSettings, MqttSettings, OfficeSettings, Settings
+from screener.settings import AgiSettings, MqttSettings, OfficeSettings, Settings, WebSettings
 from tests.agi.conftest import agi_call
 from tests.mqtt.conftest import mosquitto, mosquitto_binary, subscriber  # noqa: F401
 from tests.support.mosquitto import Mosquitto
@@ -32,67 +25,55 @@ async def test_agi_call_shows_up_in_metrics_mqtt_and_health(
     database: Database,
     mosquitto: Mosquitto,  # noqa: F811
 ) -> None:
-    agi_port = free_port()
+    agi_port, web_port = free_port(), free_port()
     settings = settings.model_copy(
         update={
             "office": OfficeSettings(site="hq"),
             "agi": AgiSettings(enabled=True, host="127.0.0.1", port=agi_port),
             "mqtt": MqttSettings(enabled=True, port=mosquitto.port, reconnect_max_seconds=0.3),
+            "web": WebSettings(port=web_port, secure_cookies=False),
         }
     )
-    state = ServiceState.from_settings(settings)
-    bus = EventBus()
-    ari = ConnectionState(url="http://127.0.0.1:8088")
-    ctx = ServiceContext(
-        settings, database, ScreeningService(settings, database.sessions), bus, ari
-    )
-    components = ops_components(settings, state)
-    assert [c.__name__ for c in components] == ["metrics", "ari_state", "mqtt", "agi"]
-    tasks = [asyncio.create_task(c(ctx)) for c in components]
-    app = FastAPI()
-    app.include_router(make_ops_router(state))
+    service = composition.build(settings, database)
+    assert service.agi and service.mqtt and service.web and service.ari is None
+    await composition.start(service)
     try:
         async with subscriber(mosquitto.port, "screener/hq/calls/#") as seen:
             async with asyncio.timeout(15):
-                while not state.mqtt.connected:
+                while not service.mqtt.state.connected:
                     await asyncio.sleep(0.02)
-                while True:  # the AGI listener is up once a connection succeeds
-                    try:
-                        result = await agi_call(agi_port, callerid="anonymous")
-                        break
-                    except OSError:
-                        await asyncio.sleep(0.05)
-            await seen.wait_for(lambda: len(seen.messages) >= 2)
+            result = await agi_call(agi_port, callerid="anonymous")
+            call_id = result.variables["SCREENER_CALL_ID"]
+            outcome = await agi_call(agi_port, "outcome", args=(call_id, "failed"))
+            await seen.wait_for(lambda: len(seen.messages) >= 3)
             async with asyncio.timeout(10):
-                while state.mqtt.published < 2:  # acknowledged by the broker
+                while service.mqtt.state.published < 3:
                     await asyncio.sleep(0.02)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
-            down = await client.get("/healthz")
-            ari.connected, ari.reconnects = True, 2
-            async with asyncio.timeout(10):
-                while not state.ari_connected:
-                    await asyncio.sleep(0.05)
-            up = await client.get("/healthz")
+        base = f"http://127.0.0.1:{web_port}"
+        async with httpx.AsyncClient(base_url=base) as client:
+            health = await client.get("/healthz")
             metrics = (await client.get("/metrics")).text
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await composition.stop(service)
 
-    call_id = result.variables["SCREENER_CALL_ID"]
     assert result.variables["SCREENER_VERDICT"] == "challenge"
+    assert outcome.variables == {"SCREENER_OUTCOME": "recorded"}
     assert [t for t, _, _ in seen.messages] == [
         f"screener/hq/calls/{call_id}/started",
         f"screener/hq/calls/{call_id}/verdict",
+        f"screener/hq/calls/{call_id}/outcome",
     ]
-    assert json.loads(seen.messages[1][1])["action"] == "challenge"
-    assert down.status_code == 503  # ARI configured but not connected
-    assert up.status_code == 200
-    assert up.json()["mqtt"]["connected"] is True
-    assert 'screener_calls_total{verdict="challenge"} 1' in metrics
+    verdict = json.loads(seen.messages[1][1])
+    assert verdict["version"] == 1 and verdict["action"] == "challenge"
+    ended = json.loads(seen.messages[2][1])
+    assert (ended["outcome"], ended["verdict"]) == ("challenge-failed", "challenge-failed")
+    assert health.status_code == 200
+    assert health.json()["mqtt"]["connected"] is True
+    assert health.json()["agi"]["enabled"] is True
+    assert 'screener_call_decisions_total{action="challenge"} 1' in metrics
     assert 'screener_calls_started_total{source="agi"} 1' in metrics
-    assert "screener_ari_reconnects_total 2" in metrics
-    assert "screener_mqtt_published_total 2" in metrics
+    assert 'screener_call_outcomes_total{outcome="challenge-failed"} 1' in metrics
+    assert 'screener_call_verdicts_total{verdict="challenge-failed"} 1' in metrics
+    assert "screener_agi_sessions_total 2" in metrics
+    assert "screener_recorder_write_failures_total 0" in metrics
+    assert "screener_mqtt_published_total 3" in metrics

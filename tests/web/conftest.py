@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,12 +13,17 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from screener import auth
+from screener.application.unit_of_work import UnitOfWork
+from screener.calls.lookup import call_reader
+from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import Database, open_database
+from screener.domain.model import Actor
+from screener.domain.vocabulary import ReasonCode
 from screener.events import EventBus
-from screener.screening import ScreeningService
+from screener.policy.watcher import PolicyWatcher
 from screener.settings import AriSettings, DatabaseSettings, Settings, WebSettings
-from screener.web import create_app
+from screener.users import service as users
+from screener.web.app import create_app
 
 PASSWORD = "correct horse battery"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -52,18 +58,38 @@ class WebApp:
     database: Database
     screening: ScreeningService
     bus: EventBus
+    policy: PolicyWatcher
+
+    async def policy_in_force(self, code: ReasonCode, action: str) -> None:
+        """Until this instance decides ``code`` with ``action`` (the watcher applies changes
+        as soon as their event arrives)."""
+        async with asyncio.timeout(5):
+            while self.screening.policy.action_for(code).value != action:
+                await asyncio.sleep(0.01)
 
 
 @pytest.fixture
-async def webapp(web_settings: Settings, web_db: Database) -> WebApp:
-    screening = ScreeningService(web_settings, web_db.sessions)
+async def webapp(web_settings: Settings, web_db: Database) -> AsyncIterator[WebApp]:
+    """The console as the service runs it: with the policy watcher that applies changes."""
+    screening = ScreeningService(web_settings, call_reader(web_db.url, web_db.sessions))
     bus = EventBus()
+    watcher = PolicyWatcher(screening, web_db.sessions, bus, web_settings.policy.sync_seconds)
+    watching = asyncio.create_task(watcher.run())
     app = create_app(web_settings, web_db, screening, bus)
-    async with web_db.sessions.begin() as session:
-        await auth.create_user(session, "admin", PASSWORD, "admin", display_name="Ada Admin")
-        await auth.create_user(session, "desk", PASSWORD, "reception")
-        await auth.create_user(session, "editor", PASSWORD, "reception", can_edit_lists=True)
-    return WebApp(app, web_settings, web_db, screening, bus)
+    setup = Actor.system("test")
+    await users.create_user(
+        UnitOfWork(web_db, setup), "admin", PASSWORD, "admin", display_name="Ada Admin"
+    )
+    await users.create_user(UnitOfWork(web_db, setup), "desk", PASSWORD, "reception")
+    await users.create_user(
+        UnitOfWork(web_db, setup), "editor", PASSWORD, "reception", can_edit_lists=True
+    )
+    try:
+        yield WebApp(app, web_settings, web_db, screening, bus, watcher)
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        await screening.close()
 
 
 def client_for(webapp: WebApp) -> httpx.AsyncClient:

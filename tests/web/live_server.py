@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
 import time
@@ -15,12 +14,16 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from screener import auth
+from screener.application.unit_of_work import UnitOfWork
+from screener.calls.lookup import call_reader
+from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import Database, open_database
+from screener.domain.model import Actor
 from screener.events import EventBus
-from screener.screening import ScreeningService
 from screener.settings import AriSettings, DatabaseSettings, Settings, WebSettings
-from screener.web import serve_web
+from screener.users import service as users
+from screener.web.app import create_app
+from screener.web.server import WebServer
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery"
@@ -66,18 +69,19 @@ class LiveServer:
         self._stop = asyncio.Event()
         async with open_database(self.settings.database, upgrade=True) as database:
             self.database = database
-            self.screening = ScreeningService(self.settings, database.sessions)
-            async with database.sessions.begin() as session:
-                await auth.create_user(session, "admin", PASSWORD, "admin")
-                await auth.create_user(session, "desk", PASSWORD, "reception")
-            server = asyncio.create_task(
-                serve_web(self.settings, database, self.screening, self.bus)
+            self.screening = ScreeningService(
+                self.settings, call_reader(database.url, database.sessions)
             )
+            setup = Actor.system("test")
+            await users.create_user(UnitOfWork(database, setup), "admin", PASSWORD, "admin")
+            await users.create_user(UnitOfWork(database, setup), "desk", PASSWORD, "reception")
+            app = create_app(self.settings, database, self.screening, self.bus)
+            server = WebServer(self.settings.web, app)
+            await server.start()
             self._ready.set()
             await self._stop.wait()
-            server.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await server
+            await server.stop()
+            await self.screening.close()
 
     def start(self) -> None:
         self._thread.start()
@@ -101,6 +105,3 @@ class LiveServer:
         """Run a coroutine in the server's loop and wait for its result."""
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return future.result(30)
-
-    def publish(self, kind: str, payload: dict[str, Any], call_id: str) -> None:
-        self.loop.call_soon_threadsafe(self.bus.publish, kind, payload, call_id)

@@ -61,7 +61,7 @@ def _endpoints(webapp: WebApp) -> list[tuple[str, set[str], Any]]:
 async def test_public_routers_need_no_sign_in(webapp: WebApp) -> None:
     from fastapi import APIRouter
 
-    from screener.web import create_app
+    from screener.web.app import create_app
 
     public = APIRouter()
 
@@ -200,7 +200,7 @@ async def test_password_reset_ends_sessions(webapp: WebApp, admin: SignedIn) -> 
 
 
 async def test_session_cookie_flags(webapp: WebApp) -> None:
-    from screener.web import create_app
+    from screener.web.app import create_app
 
     webapp.settings.web.secure_cookies = True
     app = create_app(webapp.settings, webapp.database, webapp.screening, webapp.bus)
@@ -236,11 +236,12 @@ async def test_open_redirect_refused(anon: httpx.AsyncClient) -> None:
 
 
 async def _token_for(webapp: WebApp, username: str) -> str:
-    from screener import auth
+    from screener.application.unit_of_work import UnitOfWork
+    from screener.domain.model import Actor
+    from screener.users import service as users
 
-    async with webapp.database.sessions.begin() as session:
-        user = await auth.require_user(session, username)
-        return (await auth.create_token(session, user, "test")).secret
+    uow = UnitOfWork(webapp.database, Actor.system("test"))
+    return (await users.create_token(uow, username, "test")).secret
 
 
 async def test_login_throttling_by_address(webapp: WebApp, anon: httpx.AsyncClient) -> None:
@@ -255,3 +256,29 @@ async def test_login_throttling_by_address(webapp: WebApp, anon: httpx.AsyncClie
         "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
     )
     assert locked.status_code == 429
+
+
+async def test_sign_ins_and_failed_sign_ins_are_audited(
+    webapp: WebApp, anon: httpx.AsyncClient, admin: SignedIn
+) -> None:
+    token = csrf_of((await anon.get("/login")).text)
+    for username, password in (("desk", "wrong password"), ("nobody<script>", "x" * 20)):
+        failed = await anon.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}
+        )
+        assert failed.status_code == 401
+    page = await admin.client.get("/admin/audit", params={"q": "user.login"})
+    assert "user.login_failed" in page.text
+    assert "nobody&lt;script&gt;" in page.text and "nobody<script>" not in page.text
+    from screener.audit.log import search
+    from screener.domain.vocabulary import AuditAction
+
+    async with webapp.database.sessions() as session:
+        failures = await search(session, action=AuditAction.USER_LOGIN_FAILED)
+        logins = await search(session, action=AuditAction.USER_LOGIN)
+    assert [(e.actor, e.via, e.address, e.detail) for e in failures] == [
+        ("nobody<script>", "web", "127.0.0.1", {"reason": "unknown user"}),
+        ("desk", "web", "127.0.0.1", {"reason": "wrong password"}),
+    ]
+    assert [e.actor for e in logins] == ["admin"]
+    assert "x" * 20 not in page.text  # never the password

@@ -7,21 +7,22 @@ import re
 from sqlalchemy import select
 
 from screener.db.models import Call, ListEntry, NumberList, PolicySetting
-from screener.domain import ListKind, ReasonCode
-from screener.events import CALL_REVIEWED
-from tests.web.calls_support import make_list, record_call
+from screener.domain.events import CallReviewed
+from screener.domain.vocabulary import ListKind, ReasonCode, ReviewState
+from tests.support.calls import make_list, record_call
 from tests.web.conftest import SignedIn, WebApp
 
 
 async def test_review_records_and_publishes(webapp: WebApp, desk: SignedIn) -> None:
     call_id = await record_call(webapp.database, webapp.screening, "anonymous", "Robo")
-    with webapp.bus.subscribe(kinds={CALL_REVIEWED}) as sub:
+    with webapp.bus.subscribe(kinds={CallReviewed}) as sub:
         response = await desk.post(
             f"/calls/{call_id}/review", {"state": "scam", "note": "asked for <bank> details"}
         )
         assert response.status_code == 303
         event = sub.queue.get_nowait()
-    assert event.payload["review_state"] == "scam" and event.payload["reviewed_by"] == "desk"
+    assert isinstance(event, CallReviewed)
+    assert event.review_state is ReviewState.SCAM and event.reviewed_by == "desk"
     async with webapp.database.sessions() as session:
         call = await session.get(Call, call_id)
         assert call is not None
@@ -29,7 +30,7 @@ async def test_review_records_and_publishes(webapp: WebApp, desk: SignedIn) -> N
     page = await desk.client.get(f"/calls/{call_id}")
     assert "Marked as scam." in page.text
     assert "asked for &lt;bank&gt; details" in page.text
-    assert "reviewed" in page.text  # timeline
+    assert "Reviewed</strong>" in page.text  # timeline
     bad = await desk.post(f"/calls/{call_id}/review", {"state": "unreviewed"})
     assert bad.status_code == 400
     filtered = await desk.client.get("/queue", params={"review_state": "scam"})
@@ -64,7 +65,7 @@ async def test_block_from_call_page(webapp: WebApp, editor: SignedIn, admin: Sig
     again = await record_call(webapp.database, webapp.screening, "07700900123", "Pest")
     async with webapp.database.sessions() as session:
         call = await session.get(Call, again)
-        assert call is not None and call.verdict == "block"
+        assert call is not None and call.action == "block"
     # allow goes to its own list
     allowed = await editor.post(f"/calls/{call_id}/allow", {"expires_days": "0"})
     assert allowed.status_code == 303
@@ -169,17 +170,17 @@ async def test_policy_change_applies_and_is_audited(webapp: WebApp, admin: Signe
     assert "Repeat caller" in page.text
     changed = await admin.post("/admin/policy", {"action_withheld": "block"})
     assert changed.status_code == 303
-    assert webapp.screening.policy.action_for(ReasonCode.WITHHELD).value == "block"
+    await webapp.policy_in_force(ReasonCode.WITHHELD, "block")
     async with webapp.database.sessions() as session:
         row = await session.get(PolicySetting, "withheld")
         assert row is not None and row.value == "block" and row.updated_by == "admin"
     call_id = await record_call(webapp.database, webapp.screening, "anonymous", "x")
     async with webapp.database.sessions() as session:
         call = await session.get(Call, call_id)
-        assert call is not None and call.verdict == "block"
+        assert call is not None and call.action == "block"
     reset = await admin.post("/admin/policy", {"action_withheld": "default"})
     assert reset.status_code == 303
-    assert webapp.screening.policy.action_for(ReasonCode.WITHHELD).value == "challenge"
+    await webapp.policy_in_force(ReasonCode.WITHHELD, "challenge")
     bad = await admin.post("/admin/policy", {"action_block_list": "allow"})
     assert bad.status_code == 400
     audit = await admin.client.get("/admin/audit", params={"q": "policy"})

@@ -8,16 +8,17 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from screener import auth
+from screener.application.unit_of_work import UnitOfWork
 from screener.db.models import ApiToken
-from tests.web.calls_support import record_call
+from screener.domain.model import Actor
+from screener.users import service as users
+from tests.support.calls import record_call
 from tests.web.conftest import WebApp, client_for
 
 
 async def _token(webapp: WebApp, username: str) -> str:
-    async with webapp.database.sessions.begin() as session:
-        user = await auth.require_user(session, username)
-        return (await auth.create_token(session, user, "api test")).secret
+    uow = UnitOfWork(webapp.database, Actor.system("test"))
+    return (await users.create_token(uow, username, "api test")).secret
 
 
 @pytest.fixture

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from screener.call_payloads import outcome_payload, started_payload, verdict_payload
-from screener.db import calls_repo
-from screener.domain import CallFacts
-from screener.events import CALL_OUTCOME, CALL_STARTED, CALL_VERDICT
+from screener.calls import store
+from screener.domain.events import CallFinished
+from screener.domain.model import CallEnding
+from screener.domain.vocabulary import Outcome, Step, Verdict
+from tests.support.calls import record_call
 from tests.web.live_server import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -76,26 +78,17 @@ def sign_in(page: Page, server: LiveServer, username: str) -> None:
 
 
 def record(server: LiveServer, number: str, name: str, publish: bool = True) -> str:
-    async def go() -> str:
-        facts = CallFacts(caller_number=number, caller_name=name, did="+442071230000")
-        async with server.database.sessions.begin() as session:
-            decision = await server.screening.decide(facts, session)
-            call = await calls_repo.record_call(session, facts, decision.verdict)
-            started, verdict = started_payload(call), verdict_payload(call)
-        if publish:
-            server.bus.publish(CALL_STARTED, started, call.id)
-            server.bus.publish(CALL_VERDICT, verdict, call.id)
-        return call.id
-
-    return server.run(go())
+    bus = server.bus if publish else None
+    return server.run(record_call(server.database, server.screening, number, name, bus=bus))
 
 
-def finish(server: LiveServer, call_id: str, outcome: str) -> None:
+def finish(server: LiveServer, call_id: str, outcome: Outcome) -> None:
     async def go() -> None:
+        ending = CallEnding(outcome, Step.PROMPT, Verdict.CHALLENGE)
+        finished = CallFinished(call_id, "main", ending, datetime.now(UTC))
         async with server.database.sessions.begin() as session:
-            call = await calls_repo.finish_call(session, call_id, outcome=outcome)
-            assert call is not None
-            server.bus.publish(CALL_OUTCOME, outcome_payload(call), call_id)
+            assert await store.finish_call(session, finished)
+        server.bus.publish(finished)
 
     server.run(go())
 
@@ -123,8 +116,8 @@ def test_live_board_receives_calls_and_escapes_them(page: Page, server: LiveServ
     expect(page.locator(f"#call-{ids[0]} .caller-name")).to_have_text(XSS_NAMES[0])
     expect(page.locator(f"#call-{ids[1]} .caller-name")).to_have_text(XSS_NAMES[1])
     expect(page.locator(f"#call-{ids[2]} .caller-name")).to_have_text(XSS_NAMES[2])
-    finish(server, ids[0], "hung_up")
-    expect(page.locator(f"#call-{ids[0]}")).to_contain_text("hung_up")
+    finish(server, ids[0], Outcome.ABANDONED)
+    expect(page.locator(f"#call-{ids[0]}")).to_contain_text("Caller hung up")
     no_script_ran(page)
     page.screenshot(path=str(SHOTS / "board-live.png"), full_page=True)
     page.reload()
@@ -147,8 +140,8 @@ def test_review_a_call(page: Page, server: LiveServer) -> None:
     page.get_by_label("Note (optional)").fill("pressed no digit, silence")
     page.get_by_role("button", name="Scam").click()
     expect(page.get_by_role("status")).to_contain_text("Marked as scam.")
-    expect(page.locator("dl.facts")).to_contain_text("scam by desk: pressed no digit, silence")
-    expect(page.locator("ol.timeline")).to_contain_text("reviewed")
+    expect(page.locator("dl.facts")).to_contain_text("Scam by desk: pressed no digit, silence")
+    expect(page.locator("ol.timeline")).to_contain_text("Reviewed")
     page.screenshot(path=str(SHOTS / "call-reviewed.png"), full_page=True)
 
 
@@ -171,8 +164,8 @@ def test_block_from_call_page_then_list(page: Page, server: LiveServer) -> None:
 
 def test_impersonation_warning_and_phone_layout(browser: Browser, server: LiveServer) -> None:
     async def make_brand_list() -> None:
-        from screener.db import lists_repo
-        from screener.domain import ListKind
+        from screener.domain.vocabulary import ListKind
+        from screener.lists import repo as lists_repo
 
         async with server.database.sessions.begin() as session:
             if await lists_repo.get_list(session, "Banks") is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from screener.domain import ListKind
-from tests.web.calls_support import make_list
+from screener.domain.vocabulary import ListKind
+from tests.support.calls import make_list
 from tests.web.conftest import SignedIn, WebApp
 
 

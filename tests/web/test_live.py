@@ -1,19 +1,21 @@
-"""The live board's event stream, from a real uvicorn started by ``serve_web``."""
+"""The live board's event stream, from the real web server (uvicorn) of the service."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from screener.call_payloads import outcome_payload
-from screener.db import calls_repo
-from screener.events import CALL_OUTCOME
-from screener.web import serve_web
-from tests.web.calls_support import record_call
+from screener.calls import store
+from screener.domain.events import CallFinished
+from screener.domain.model import CallEnding
+from screener.domain.vocabulary import Outcome, Step, Verdict
+from screener.web.server import WebServer
+from tests.support.calls import record_call
 from tests.web.conftest import PASSWORD, WebApp, csrf_of
 
 
@@ -37,7 +39,8 @@ def free_port() -> int:
 async def test_board_stream_sends_escaped_rows(webapp: WebApp) -> None:
     webapp.settings.web.host, webapp.settings.web.port = "127.0.0.1", free_port()
     bus = webapp.bus
-    server = asyncio.create_task(serve_web(webapp.settings, webapp.database, webapp.screening, bus))
+    server = WebServer(webapp.settings.web, webapp.app)
+    await server.start()
     base = f"http://127.0.0.1:{webapp.settings.web.port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -66,10 +69,11 @@ async def test_board_stream_sends_escaped_rows(webapp: WebApp) -> None:
                     bus=bus,
                 )
                 messages = [await _message(lines), await _message(lines)]
+                ending = CallEnding(Outcome.ABANDONED, Step.PROMPT, Verdict.CHALLENGE)
+                finished = CallFinished(call_id, "main", ending, datetime.now(UTC))
                 async with webapp.database.sessions.begin() as session:
-                    done = await calls_repo.finish_call(session, call_id, outcome="hung_up")
-                    assert done is not None
-                    bus.publish(CALL_OUTCOME, outcome_payload(done), call_id)
+                    assert await store.finish_call(session, finished)
+                bus.publish(finished)
                 messages.append(await _message(lines))
         assert [m[0] for m in messages] == ["event: call"] * 3
         assert all(m[1] == f"id: {call_id}" for m in messages)
@@ -78,11 +82,9 @@ async def test_board_stream_sends_escaped_rows(webapp: WebApp) -> None:
         assert all(
             "<svg" not in d and "&lt;/script&gt;&lt;svg onload=alert(1)&gt;&#34;" in d for d in data
         )
-        assert "hung_up" in data[2] and "in progress" in data[0]
+        assert "Caller hung up" in data[2] and "in progress" in data[0]
     finally:
-        server.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await server
+        await server.stop()
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(base_url=base) as client:
             await client.get("/login")

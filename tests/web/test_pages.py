@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from screener.domain import ListKind
-from tests.web.calls_support import make_list, record_call
+from screener.domain.vocabulary import ListKind
+from tests.support.calls import make_list, record_call
 from tests.web.conftest import SignedIn, WebApp
 
 XSS_NAMES = (
@@ -96,9 +96,9 @@ async def test_call_page_details_and_timeline(webapp: WebApp, desk: SignedIn) ->
         "Acme",
         "+442079460000",
         "sip-main",
-        "decided",
-        "outcome",
-        "connected",
+        "Decided",
+        "Left Screener",
+        "Put through",
     ):
         assert text in page.text
     assert (await desk.client.get("/calls/doesnotexist")).status_code == 404

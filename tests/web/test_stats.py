@@ -4,41 +4,42 @@ from __future__ import annotations
 
 import pytest
 
-from screener.db import calls_repo
+from screener.domain.vocabulary import Action, ChallengeResult, Outcome, Verdict
 from screener.web.charts import Bar, horizontal_bars
 from screener.web.context import WebContext
 from screener.web.stats import cached_stats
-from tests.web.calls_support import record_call
-from tests.web.conftest import WebApp
+from tests.support.calls import finish_call, record_call
+from tests.web.conftest import SignedIn, WebApp
 
 
-async def test_figures(webapp: WebApp) -> None:
-    premium = [
-        await record_call(webapp.database, webapp.screening, "09098790000", "p") for _ in range(3)
-    ]
-    await record_call(webapp.database, webapp.screening, "anonymous", "w")
-    await record_call(webapp.database, webapp.screening, "+442071234567", "ok")
-    async with webapp.database.sessions.begin() as session:
-        await calls_repo.finish_call(
-            session, premium[0], outcome="connected", challenge_result="passed"
-        )
-        await calls_repo.finish_call(
-            session, premium[1], outcome="hung_up", challenge_result="failed"
-        )
-        await calls_repo.finish_call(
-            session, premium[2], outcome="hung_up", challenge_result="failed"
-        )
+async def test_figures(webapp: WebApp, admin: SignedIn) -> None:
+    db, screening = webapp.database, webapp.screening
+    premium = [await record_call(db, screening, "09098790000", "p") for _ in range(3)]
+    await finish_call(db, premium[0], "connected", ChallengeResult.PASSED)
+    for call_id in premium[1:]:
+        await finish_call(db, call_id, "challenge-failed", ChallengeResult.FAILED)
+    await record_call(db, screening, "anonymous", "w")  # still in the challenge
+    await record_call(db, screening, "+442071234567", "ok", outcome="connected")
     ctx: WebContext = webapp.app.state.web
     stats = await cached_stats(ctx, 7)
+    # Every call counts on its day by its decision, finished challenges included.
     assert stats.total == 5
-    assert sum(c["challenge"] for c in stats.per_day.values()) == 4
-    assert sum(c["allow"] for c in stats.per_day.values()) == 1
+    assert sum(c[Action.CHALLENGE] for c in stats.per_day.values()) == 4
+    assert sum(c[Action.ALLOW] for c in stats.per_day.values()) == 1
+    assert stats.verdicts[Verdict.CHALLENGE_PASSED] == 1
+    assert stats.verdicts[Verdict.CHALLENGE_FAILED] == 2
+    assert stats.outcomes[Outcome.CONNECTED] == 2
+    assert stats.outcomes[Outcome.CHALLENGE_FAILED] == 2
+    assert stats.in_progress == 1
     assert stats.pass_rate == pytest.approx(1 / 3)
     assert stats.top_flagged == [("+449098790000", 3)]
     assert stats.top_blocked == []
     reasons = dict(stats.reasons)
     assert reasons["withheld"] == 1 and reasons["premium_rate_cli"] == 3
     assert "no_match" not in reasons
+    page = await admin.client.get("/admin/stats", params={"days": 7})
+    assert page.status_code == 200
+    assert "Passed the check" in page.text and "Failed the check" in page.text
     # cached: a new call does not change the figures within the minute
     await record_call(webapp.database, webapp.screening, "anonymous", "w")
     assert (await cached_stats(ctx, 7)).total == 5

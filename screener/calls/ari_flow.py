@@ -1,0 +1,423 @@
+"""Runs the call flow against Asterisk: ARI events in, state-machine effects out.
+
+One :class:`CallHandler` task per call. :class:`ScreeningApp` routes the events of the
+``screener`` application to the handlers, stops taking calls on shutdown, and after a
+reconnect sends channels it lost track of back to the dialplan (fail-open).
+
+Nothing here decides or records anything: facts go to the :class:`CallDesk` (shared with
+FastAGI), events go to :func:`screener.calls.machine.step`. Any failure (our bug, the
+database, a 5xx from Asterisk) becomes an event the machine answers with "continue in the
+dialplan".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from screener.ari.client import AriClient
+from screener.ari.errors import AriError
+from screener.ari.models import (
+    AriEvent,
+    Channel,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    PlaybackFinished,
+    PlaybackStarted,
+    RecordingFailed,
+    RecordingFinished,
+    StasisEnd,
+    StasisStart,
+    channel_id_of_target,
+)
+from screener.calls import machine as m
+from screener.calls.ari_requests import BEST_EFFORT, ari_request
+from screener.calls.desk import CallDesk
+from screener.calls.facts import facts_from_ari
+from screener.calls.store import new_call_id
+from screener.domain.model import CallEnding
+from screener.domain.vocabulary import CallSource, Outcome, Step
+from screener.logging_setup import current_call_id
+from screener.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RECONCILE_GRACE_SECONDS = 1.0
+"""How long a channel must stay unknown after a reconnect before we send it back."""
+
+SHUTDOWN_WAIT_SECONDS = 5.0
+MAX_REMEMBERED_CALLS = 10_000
+
+
+def flow_config(settings: Settings) -> m.FlowConfig:
+    ari, ch, block = settings.ari, settings.challenge, settings.block
+    return m.FlowConfig(
+        continue_context=ari.continue_context,
+        continue_extension=ari.continue_extension,
+        continue_priority=ari.continue_priority,
+        caller_name_prefix=ari.caller_name_prefix,
+        fail_open=ari.fail_open,
+        max_call_seconds=ari.max_call_seconds,
+        attempts=ch.attempts,
+        digit_timeout_seconds=ch.digit_timeout_seconds,
+        intro_prompts=tuple(ch.intro_prompts),
+        digit_prompt_before=tuple(ch.digit_prompt_before),
+        digit_prompt_template=ch.digit_prompt_template,
+        retry_prompts=tuple(ch.retry_prompts),
+        goodbye_prompts=tuple(ch.goodbye_prompts),
+        record_name=ch.record_name,
+        record_prompts=tuple(ch.record_prompts),
+        record_max_seconds=ch.record_max_seconds,
+        record_max_silence_seconds=ch.record_max_silence_seconds,
+        record_beep=ch.record_beep,
+        record_format=ch.record_format,
+        passed_prompts=tuple(ch.passed_prompts),
+        block_mode=block.mode,
+        block_hangup_reason=block.hangup_reason,
+        announcement_prompts=tuple(block.announcement_prompts),
+    )
+
+
+@dataclass
+class AppStats:
+    """Counters for health checks, ``/metrics`` and the benchmark."""
+
+    calls_started: int = 0
+    calls_failed_open: int = 0
+    handler_errors: int = 0
+    reconciled: int = 0
+    first_request_ms: list[float] = field(default_factory=list)
+    first_action_ms: list[float] = field(default_factory=list)
+    keep_latencies: bool = False
+
+
+class CallHandler:
+    """Drives one call from ``StasisStart`` to ``StasisEnd``."""
+
+    def __init__(self, app: ScreeningApp, event: StasisStart, received_at: float) -> None:
+        self.app = app
+        self.channel: Channel = event.channel
+        self.args = list(event.args)
+        self.received_at = received_at
+        self.started_at = utcnow()
+        self.call_id = new_call_id()
+        self.events: asyncio.Queue[m.Event] = asyncio.Queue()
+        self.state: m.CallState | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._sent_first = False
+        self._sent_action = False
+
+    @property
+    def channel_id(self) -> str:
+        return self.channel.id
+
+    def deliver(self, event: m.Event) -> None:
+        self.events.put_nowait(event)
+
+    async def run(self) -> None:
+        current_call_id.set(self.call_id)
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.app.stats.handler_errors += 1
+            log.exception("call handler failed; sending the call back to the dialplan")
+            await self._last_resort()
+        finally:
+            for handle in self._timers.values():
+                handle.cancel()
+            self._timers.clear()
+
+    async def _run(self) -> None:
+        config = self.app.config
+        self.state, effects = m.start(config, self.call_id, self.channel.caller.name)
+        await self._execute(effects)
+        decision: m.Event
+        try:
+            async with asyncio.timeout(config.max_call_seconds):
+                decision = await self._decide()
+        except TimeoutError:
+            decision = m.DecisionFailed("no decision within ari.max_call_seconds")
+        except AriError as exc:
+            decision = m.DecisionFailed(f"reading channel facts: {exc}")
+        except Exception as exc:  # database down, bug in a list lookup...
+            log.error("decision failed: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
+            decision = m.DecisionFailed(type(exc).__name__)
+        # Whatever happened meanwhile (the caller hanging up) comes first.
+        while not self.events.empty():
+            await self._feed(self.events.get_nowait())
+        await self._feed(decision)
+        while not self.state.finished:
+            await self._feed(await self.events.get())
+
+    async def _decide(self) -> m.Decided:
+        client = self.app.client
+        names = ["CALLERID(pres)", *self.app.settings.ari.extra_variables]
+        values = await asyncio.gather(*(self._read(client, name) for name in names))
+        extra = dict(zip(names[1:], values[1:], strict=True))
+        taken = await self.app.desk.take(
+            facts_from_ari(self.channel, self.args, values[0], extra),
+            source=self.app.source,
+            channel_id=self.channel_id,
+            call_id=self.call_id,
+            started_at=self.started_at,
+        )
+        decision = taken.screening.decision
+        return m.Decided(action=decision.action, reasons=decision.reason_codes, digits=taken.digits)
+
+    async def _read(self, client: AriClient, variable: str) -> str | None:
+        """A channel variable for the facts; absent if the caller already hung up."""
+        self._note_request()
+        try:
+            return await client.get_variable(self.channel_id, variable)
+        except AriError as exc:
+            if exc.channel_gone:
+                return None
+            raise
+
+    async def _feed(self, event: m.Event) -> None:
+        assert self.state is not None
+        self.state, effects = m.step(self.state, event)
+        await self._execute(effects)
+
+    async def _execute(self, effects: list[m.Effect]) -> None:
+        desk = self.app.desk
+        for index, effect in enumerate(effects):
+            if isinstance(effect, m.StartTimer):
+                self._start_timer(effect.name, effect.seconds)
+            elif isinstance(effect, m.CancelTimer):
+                handle = self._timers.pop(effect.name, None)
+                if handle is not None:
+                    handle.cancel()
+            elif isinstance(effect, m.AddTimeline):
+                desk.step(self.call_id, effect.kind, dict(effect.detail))
+            elif isinstance(effect, m.RecordOutcome):
+                self._record_outcome(effect.ending)
+            else:
+                failure = await self._send(effect)
+                if failure is not None:
+                    # Drop the rest of the batch (requests and its outcome); keep the timeline.
+                    for rest in effects[index + 1 :]:
+                        if isinstance(rest, m.AddTimeline):
+                            desk.step(self.call_id, rest.kind, dict(rest.detail))
+                    await self._feed(failure)
+                    return
+
+    async def _send(self, effect: m.Effect) -> m.EffectFailed | None:
+        request = ari_request(effect, self.channel_id)
+        if request is None:
+            return None
+        self._note_request(action=request.method != "GET")
+        try:
+            await self.app.client.request(request.method, request.path, request.params)
+        except AriError as exc:
+            if request.name in BEST_EFFORT:
+                log.debug("%s failed (ignored): %s", request.name, exc)
+                return None
+            if not exc.channel_gone:
+                log.warning("%s failed: %s", request.name, exc)
+            return m.EffectFailed(request.name, exc.status, exc.message[:100])
+        return None
+
+    def _note_request(self, action: bool = False) -> None:
+        stats = self.app.stats
+        if not self._sent_first:
+            self._sent_first = True
+            if stats.keep_latencies:
+                stats.first_request_ms.append((time.perf_counter() - self.received_at) * 1000)
+        if action and not self._sent_action:
+            self._sent_action = True
+            if stats.keep_latencies:
+                stats.first_action_ms.append((time.perf_counter() - self.received_at) * 1000)
+
+    def _record_outcome(self, ending: CallEnding) -> None:
+        if ending.outcome is Outcome.FAIL_OPEN:
+            self.app.stats.calls_failed_open += 1
+        self.app.desk.finish(self.call_id, ending)
+
+    def _start_timer(self, name: str, seconds: float) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[name] = loop.call_later(seconds, self.deliver, m.TimerFired(name))
+
+    async def _last_resort(self) -> None:
+        """Our own code failed: continue the channel and record it, ignoring further errors."""
+        cfg = self.app.config
+        try:
+            await self.app.client.continue_in_dialplan(
+                self.channel_id, cfg.continue_context, cfg.continue_extension, cfg.continue_priority
+            )
+        except AriError as exc:
+            log.warning("fail-open continue failed: %s", exc)
+        if self.state is None or not self.state.outcome_recorded:
+            ending = CallEnding(
+                Outcome.FAIL_OPEN,
+                Step.ERROR,
+                verdict=self.state.verdict if self.state else None,
+                detail="internal error",
+            )
+            self.app.desk.finish(self.call_id, ending)
+        self.app.stats.calls_failed_open += 1
+
+
+class ScreeningApp:
+    """The ``screener`` Stasis application: routes ARI events to one handler per call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: AriClient,
+        desk: CallDesk,
+        *,
+        source: CallSource = CallSource.ARI,
+    ) -> None:
+        self.settings = settings
+        self.config = flow_config(settings)
+        self.client = client
+        self.desk = desk
+        self.source = source
+        self.handlers: dict[str, CallHandler] = {}
+        self.call_ids: dict[str, str] = {}  # channel id -> call id, for the last calls seen
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.accepting = True
+        self.stats = AppStats()
+        self._reconciled: dict[str, None] = {}  # channels sent back after a reconnect
+
+    @property
+    def active_calls(self) -> int:
+        return len(self.handlers)
+
+    # Events from the socket -------------------------------------------------------------------
+
+    def on_event(self, event: AriEvent) -> None:
+        """Called by the connection for every event, in order; never blocks."""
+        if isinstance(event, StasisStart):
+            self._stasis_start(event)
+            return
+        channel_id, translated = _translate(event)
+        if channel_id is None or translated is None:
+            return
+        handler = self.handlers.get(channel_id)
+        if handler is not None:
+            handler.deliver(translated)
+
+    def _stasis_start(self, event: StasisStart) -> None:
+        received = time.perf_counter()
+        channel_id = event.channel.id
+        if channel_id in self.handlers:
+            return
+        if not self.accepting:
+            self._spawn(self._send_back(channel_id, "service shutting down"))
+            return
+        handler = CallHandler(self, event, received)
+        self.handlers[channel_id] = handler
+        self.call_ids[channel_id] = handler.call_id
+        if len(self.call_ids) > MAX_REMEMBERED_CALLS:
+            del self.call_ids[next(iter(self.call_ids))]
+        self.stats.calls_started += 1
+        task = self._spawn(handler.run())
+        task.add_done_callback(functools.partial(self._handler_done, channel_id))
+
+    def _handler_done(self, channel_id: str, _task: asyncio.Task[None]) -> None:
+        self.handlers.pop(channel_id, None)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def _send_back(self, channel_id: str, why: str) -> None:
+        cfg = self.config
+        try:
+            await self.client.continue_in_dialplan(
+                channel_id, cfg.continue_context, cfg.continue_extension, cfg.continue_priority
+            )
+            log.info("sent channel %s back to the dialplan (%s)", channel_id, why)
+        except AriError as exc:
+            if not exc.channel_gone:
+                log.warning("could not send channel %s back to the dialplan: %s", channel_id, exc)
+
+    # Reconnection -----------------------------------------------------------------------------
+
+    async def reconcile(self, connects: int) -> None:
+        """After (re)connecting: continue channels still in our app that no handler owns."""
+        app_name = self.settings.ari.app
+        try:
+            application = await self.client.get_application(app_name)
+        except AriError as exc:
+            log.warning("reconcile: cannot read application %s: %s", app_name, exc)
+            return
+        in_app = set(application.channel_ids)
+        for channel_id, handler in list(self.handlers.items()):
+            if channel_id not in in_app and connects > 1:
+                # It left while we were disconnected; its StasisEnd was lost.
+                handler.deliver(m.StasisEnded())
+        # A channel another pass (after a quick second reconnect) is sending back, or has
+        # sent back already, is not sent back and counted again.
+        unknown = in_app - set(self.handlers) - set(self._reconciled)
+        if not unknown:
+            return
+        for channel_id in unknown:
+            self._reconciled[channel_id] = None
+        while len(self._reconciled) > MAX_REMEMBERED_CALLS:
+            del self._reconciled[next(iter(self._reconciled))]
+        await asyncio.sleep(RECONCILE_GRACE_SECONDS)
+        for channel_id in sorted(unknown - set(self.handlers)):
+            detail = "lost track of this call (ARI reconnect); sent back to the dialplan"
+            await self._send_back(channel_id, "lost track after reconnect")
+            self.desk.lost_channel(channel_id, detail)
+            self.stats.reconciled += 1
+
+    # Shutdown ---------------------------------------------------------------------------------
+
+    async def shutdown(self, wait_seconds: float = SHUTDOWN_WAIT_SECONDS) -> None:
+        """Stop taking calls and give every call in progress back to the dialplan."""
+        self.accepting = False
+        for handler in list(self.handlers.values()):
+            handler.deliver(m.ShutdownRequested())
+        pending = [t for t in self.tasks if not t.done()]
+        if pending:
+            _done, still = await asyncio.wait(pending, timeout=wait_seconds)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.gather(*still, return_exceptions=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _translate(event: AriEvent) -> tuple[str | None, m.Event | None]:
+    """The channel an ARI event concerns and the state-machine event for it."""
+    if isinstance(event, StasisEnd):
+        return event.channel.id, m.StasisEnded()
+    if isinstance(event, ChannelHangupRequest | ChannelDestroyed):
+        return event.channel.id, m.CallerHungUp()
+    if isinstance(event, ChannelDtmfReceived):
+        return event.channel.id, m.DigitPressed(event.digit[:1])
+    if isinstance(event, PlaybackStarted):
+        return channel_id_of_target(event.playback.target_uri), m.PlaybackStarted(event.playback.id)
+    if isinstance(event, PlaybackFinished):
+        failed = event.playback.state == "failed"
+        return channel_id_of_target(event.playback.target_uri), m.PlaybackFinished(
+            event.playback.id, failed
+        )
+    if isinstance(event, RecordingFinished):
+        rec = event.recording
+        return channel_id_of_target(rec.target_uri), m.RecordingFinished(rec.name, rec.duration)
+    if isinstance(event, RecordingFailed):
+        rec = event.recording
+        return channel_id_of_target(rec.target_uri), m.RecordingFailed(rec.name, rec.cause or "")
+    return None, None

@@ -1,0 +1,60 @@
+"""The ARI request each call-flow effect stands for (pure: used by the adapter and the tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from screener.calls import machine as m
+
+
+@dataclass(frozen=True, slots=True)
+class AriRequest:
+    method: str
+    path: str  # below /ari
+    params: dict[str, Any]
+    name: str  # short name used in EffectFailed and logs
+
+
+def ari_request(effect: m.Effect, channel_id: str) -> AriRequest | None:
+    """The request for an ARI effect, ``None`` for timers and database effects."""
+    chan = f"/channels/{channel_id}"
+    params: dict[str, Any]
+    if isinstance(effect, m.SetVariable):
+        params = {"variable": effect.name, "value": effect.value}
+        return AriRequest("POST", f"{chan}/variable", params, "set_variable")
+    if isinstance(effect, m.Answer):
+        return AriRequest("POST", f"{chan}/answer", {}, "answer")
+    if isinstance(effect, m.Play):
+        params = {"media": ",".join(effect.media), "playbackId": effect.playback_id}
+        return AriRequest("POST", f"{chan}/play", params, "play")
+    if isinstance(effect, m.StopPlayback):
+        return AriRequest("DELETE", f"/playbacks/{effect.playback_id}", {}, "stop_playback")
+    if isinstance(effect, m.Record):
+        params = {
+            "name": effect.name,
+            "format": effect.format,
+            "maxDurationSeconds": effect.max_duration_seconds,
+            "ifExists": "overwrite",
+            "beep": "true" if effect.beep else "false",
+            "terminateOn": effect.terminate_on,
+        }
+        if effect.max_silence_seconds:
+            params["maxSilenceSeconds"] = effect.max_silence_seconds
+        return AriRequest("POST", f"{chan}/record", params, "record")
+    if isinstance(effect, m.CheckRecording):
+        return AriRequest("GET", f"/recordings/stored/{effect.name}", {}, "check_recording")
+    if isinstance(effect, m.Continue):
+        params = {
+            "context": effect.context,
+            "extension": effect.extension,
+            "priority": effect.priority,
+        }
+        return AriRequest("POST", f"{chan}/continue", params, "continue")
+    if isinstance(effect, m.Hangup):
+        return AriRequest("DELETE", chan, {"reason": effect.reason}, "hangup")
+    return None
+
+
+BEST_EFFORT = frozenset({"stop_playback", "check_recording"})
+"""Requests whose failure does not change the call (a playback that already ended, say)."""

@@ -1,0 +1,137 @@
+"""The one call path: take a call, decide it, record it, and record how it ended.
+
+The ARI flow and FastAGI both hand their calls to the :class:`CallDesk`; they differ only
+in how they talk to Asterisk. The desk asks the screening service for the decision,
+chooses the challenge digits, hands the record and its events to the recorder, and
+stamps every step with the moment it happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from screener.calls.recorder import CallRecorder
+from screener.calls.screening import Screening, ScreeningService
+from screener.calls.store import ReportApplied, new_call_id
+from screener.domain.events import CallDecided, CallFinished, CallStarted
+from screener.domain.model import CallEnding, CallFacts
+from screener.domain.vocabulary import Action, CallSource, ReportedEnding, TimelineKind
+
+log = logging.getLogger(__name__)
+
+DigitChooser = Callable[[int], tuple[str, ...]]
+
+_random = random.SystemRandom()
+
+
+def random_digits(attempts: int) -> tuple[str, ...]:
+    """One digit 1-9 per challenge attempt, unpredictable to the caller."""
+    return tuple(_random.choice("123456789") for _ in range(attempts))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TakenCall:
+    """A call the desk decided and is recording."""
+
+    call_id: str
+    screening: Screening
+    digits: tuple[str, ...]
+    """The digit to ask for on each challenge attempt (empty unless challenged)."""
+
+    @property
+    def action(self) -> Action:
+        return self.screening.decision.action
+
+
+class CallDesk:
+    """Shared by every call of the process; built once by the composition root."""
+
+    def __init__(
+        self,
+        screening: ScreeningService,
+        recorder: CallRecorder,
+        *,
+        site: str,
+        attempts: int,
+        choose_digits: DigitChooser = random_digits,
+    ) -> None:
+        self.screening = screening
+        self.recorder = recorder
+        self.site = site
+        self.attempts = attempts
+        self.choose_digits = choose_digits
+
+    async def take(
+        self,
+        facts: CallFacts,
+        *,
+        source: CallSource,
+        channel_id: str | None,
+        call_id: str | None = None,
+        started_at: datetime | None = None,
+    ) -> TakenCall:
+        """Decide a call and start its record. Raises when it cannot decide (fail open)."""
+        call_id = call_id or new_call_id()
+        started_at = started_at or utcnow()
+        screening = await self.screening.decide(facts)
+        decided_at = utcnow()
+        decision = screening.decision
+        digits = self.choose_digits(self.attempts) if decision.action is Action.CHALLENGE else ()
+        started = CallStarted(
+            call_id,
+            self.site,
+            source,
+            channel_id,
+            facts,
+            decision.number.e164,
+            started_at,
+        )
+        decided = CallDecided(
+            call_id,
+            self.site,
+            decision,
+            round(screening.elapsed_ms, 3),
+            decided_at,
+            digits[0] if digits else None,
+        )
+        self.recorder.call_taken(started, decided)
+        log.info(
+            "call from %r: %s (%s) in %.1f ms",
+            decision.number.display[:32],
+            decision.action.value,
+            ",".join(decision.reason_codes),
+            screening.elapsed_ms,
+        )
+        return TakenCall(call_id, screening, digits)
+
+    def step(self, call_id: str, kind: TimelineKind, detail: dict[str, Any] | None = None) -> None:
+        """A step on the call's timeline, stamped now."""
+        self.recorder.step(call_id, kind, utcnow(), detail)
+
+    def finish(self, call_id: str, ending: CallEnding) -> asyncio.Future[bool]:
+        """The call left Screener's hands (only the first ending of a call is kept)."""
+        log.info(
+            "call outcome %s at %s (%s)",
+            ending.outcome.value,
+            ending.step.value,
+            ending.verdict.value if ending.verdict else "-",
+        )
+        return self.recorder.finish(CallFinished(call_id, self.site, ending, utcnow()))
+
+    def report(self, call_id: str, report: ReportedEnding) -> asyncio.Future[ReportApplied]:
+        """What the dialplan reported about a call it handled (FastAGI ``/outcome``)."""
+        return self.recorder.report(call_id, report, utcnow())
+
+    def lost_channel(self, channel_id: str, detail: str) -> None:
+        """A channel nobody was handling went back to the dialplan (after a reconnect)."""
+        self.recorder.lost_channel(channel_id, self.site, detail, utcnow())

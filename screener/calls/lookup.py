@@ -1,0 +1,307 @@
+"""What deciding one call reads from the database: list matches and the caller's history.
+
+These reads run on every call, so they go straight to the driver (see
+:func:`screener.db.engine.driver_connection` and docs/performance.md). A
+:class:`CallReader` is the lookup backend the composition root builds for the
+database in use:
+
+- :class:`SqliteCallReader`: one read-only stdlib connection on the event loop's thread;
+- :class:`PgCallReader`: a few autocommit asyncpg connections of its own;
+- :class:`SessionCallReader`: a SQLAlchemy session per call (any backend; also what the
+  CLI uses inside its own session).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from screener.db.engine import driver_connection, open_sqlite_reader, sqlite_path
+from screener.domain.model import CallerHistory, ListMatch
+from screener.domain.numbers import candidate_prefixes
+from screener.domain.vocabulary import Action, ChallengeResult, ListKind
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """How far back the caller's history matters."""
+
+    repeat_since: datetime
+    challenge_since: datetime
+
+    @classmethod
+    def before(cls, now: datetime, repeat: timedelta, challenge: timedelta) -> HistoryWindow:
+        return cls(now - repeat, now - challenge)
+
+
+class CallReader(Protocol):
+    """Reads what deciding a call from ``e164`` needs (``window`` None: no history)."""
+
+    async def read(
+        self, e164: str, now: datetime, window: HistoryWindow | None
+    ) -> tuple[list[ListMatch], CallerHistory]: ...
+
+    async def close(self) -> None: ...
+
+
+# -- list matches ------------------------------------------------------------------
+
+_LOOKUP = text(
+    "SELECT e.id, e.value, e.is_prefix, e.label, e.valid_from, e.expires_at, "
+    "l.id, l.name, l.action, l.kind "
+    "FROM list_entries e JOIN lists l ON l.id = e.list_id "
+    "WHERE e.value IN :values AND (e.is_prefix OR e.value = :number)"
+).bindparams(bindparam("values", expanding=True))
+
+_PG_LOOKUP = (
+    str(_LOOKUP.text)
+    .replace("IN :values", "= ANY($1::varchar[])")
+    .replace(":number", "$2::varchar")
+)
+"""``_LOOKUP`` for asyncpg: one prepared statement whatever the number's length."""
+
+
+@lru_cache(maxsize=32)
+def _sqlite_lookup(candidates: int) -> str:
+    """``_LOOKUP`` for the stdlib driver with ``candidates`` placeholders (a cached statement)."""
+    marks = ", ".join("?" * candidates)
+    return str(_LOOKUP.text).replace(":values", f"({marks})").replace(":number", "?")
+
+
+def _as_aware(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _matches(rows: Iterable[Sequence[Any]], now: datetime) -> list[ListMatch]:
+    matches: list[ListMatch] = []
+    for row in rows:
+        valid_from = _as_aware(row[4])
+        expires_at = _as_aware(row[5])
+        if valid_from is not None and valid_from > now:
+            continue
+        if expires_at is not None and expires_at <= now:
+            continue
+        matches.append(
+            ListMatch(
+                list_id=int(row[6]),
+                list_name=str(row[7]),
+                action=Action(row[8]),
+                kind=ListKind(row[9]),
+                entry_id=int(row[0]),
+                value=str(row[1]),
+                is_prefix=bool(row[2]),
+                label=row[3],
+            )
+        )
+    # Longest (most specific) match first, then by list name for stable output.
+    matches.sort(key=lambda m: (-len(m.value), m.list_name))
+    return matches
+
+
+def sqlite_matches(connection: sqlite3.Connection, e164: str, now: datetime) -> list[ListMatch]:
+    candidates = candidate_prefixes(e164)
+    rows = connection.execute(_sqlite_lookup(len(candidates)), (*candidates, e164)).fetchall()
+    return _matches(rows, now)
+
+
+async def pg_matches(connection: Any, e164: str, now: datetime) -> list[ListMatch]:
+    rows = await connection.fetch(_PG_LOOKUP, candidate_prefixes(e164), e164)
+    return _matches(rows, now)
+
+
+async def list_matches(
+    session: AsyncSession, e164: str, now: datetime | None = None
+) -> list[ListMatch]:
+    """Every list entry in force at ``now`` that matches ``e164`` exactly or as a prefix."""
+    now = now or datetime.now(UTC)
+    driver = await driver_connection(session)
+    if isinstance(driver, sqlite3.Connection):
+        return sqlite_matches(driver, e164, now)
+    return await pg_matches(driver, e164, now)
+
+
+# -- caller history ------------------------------------------------------------------
+
+_SQLITE_RECENT = "SELECT count(*) FROM calls WHERE caller_number = ? AND started_at >= ?"
+_SQLITE_LAST_CHALLENGE = (
+    "SELECT challenge_result, ended_at, started_at FROM calls "
+    "WHERE caller_number = ? AND started_at >= ? AND challenge_result IN ('passed', 'failed') "
+    "ORDER BY started_at DESC LIMIT 1"
+)
+# Both history questions in one round trip (each costs more than the query itself).
+_PG_HISTORY = (
+    "SELECT (SELECT count(*) FROM calls WHERE caller_number = $1 AND started_at >= $2), "
+    "last.challenge_result, last.ended_at, last.started_at "
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+    "SELECT challenge_result, ended_at, started_at FROM calls "
+    "WHERE caller_number = $1 AND started_at >= $3 AND challenge_result IN ('passed', 'failed') "
+    "ORDER BY started_at DESC LIMIT 1) AS last ON true"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A UTC datetime as SQLAlchemy stores it on SQLite (so text comparison orders it)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_read_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+
+def _history(recent: int, result: str | None, at: datetime | None) -> CallerHistory:
+    if result is None:
+        return CallerHistory(recent_calls=recent)
+    return CallerHistory(recent, ChallengeResult(result), at)
+
+
+def sqlite_history(
+    connection: sqlite3.Connection, e164: str, window: HistoryWindow
+) -> CallerHistory:
+    recent = connection.execute(
+        _SQLITE_RECENT, (e164, _sqlite_time(window.repeat_since))
+    ).fetchone()
+    last = connection.execute(
+        _SQLITE_LAST_CHALLENGE, (e164, _sqlite_time(window.challenge_since))
+    ).fetchone()
+    if last is None:
+        return CallerHistory(recent_calls=int(recent[0]))
+    at = _sqlite_read_time(last[1]) or _sqlite_read_time(last[2])
+    return _history(int(recent[0]), last[0], at)
+
+
+async def pg_history(connection: Any, e164: str, window: HistoryWindow) -> CallerHistory:
+    row = await connection.fetchrow(_PG_HISTORY, e164, window.repeat_since, window.challenge_since)
+    return _history(int(row[0]), row[1], row[2] or row[3])
+
+
+async def caller_history(session: AsyncSession, e164: str, window: HistoryWindow) -> CallerHistory:
+    """How often ``e164`` called recently and how its last challenge went."""
+    driver = await driver_connection(session)
+    if isinstance(driver, sqlite3.Connection):
+        return sqlite_history(driver, e164, window)
+    return await pg_history(driver, e164, window)
+
+
+# -- the backends ----------------------------------------------------------------------
+
+
+class SessionCallReader:
+    """Reads in a session: the one given, or a new one from ``sessions`` per call."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        assert sessions is not None or session is not None
+        self._sessions = sessions
+        self._session = session
+
+    async def read(
+        self, e164: str, now: datetime, window: HistoryWindow | None
+    ) -> tuple[list[ListMatch], CallerHistory]:
+        if self._session is not None:
+            return await self._read(self._session, e164, now, window)
+        assert self._sessions is not None
+        async with self._sessions() as session:
+            return await self._read(session, e164, now, window)
+
+    @staticmethod
+    async def _read(
+        session: AsyncSession, e164: str, now: datetime, window: HistoryWindow | None
+    ) -> tuple[list[ListMatch], CallerHistory]:
+        matches = await list_matches(session, e164, now)
+        history = await caller_history(session, e164, window) if window else CallerHistory()
+        return matches, history
+
+    async def close(self) -> None:
+        return None
+
+
+class SqliteCallReader:
+    """One read-only stdlib connection, used only on the event loop's thread.
+
+    A session per call costs a pool checkout and a rollback at close, each a hop to
+    aiosqlite's worker thread (~0.5 ms together on a small server) for reads that take
+    tens of microseconds (docs/performance.md). In autocommit mode each read sees what is
+    committed at that moment. If the file is replaced (a backup restored while Screener
+    runs), the next read opens the new file instead of reading the old one for ever.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._path = sqlite_path(url)
+        self._connection: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+
+    def _current(self) -> sqlite3.Connection:
+        try:
+            stat = os.stat(self._path)
+            identity: tuple[int, int] | None = (stat.st_dev, stat.st_ino)
+        except OSError:
+            identity = None
+        if self._connection is not None and identity == self._identity:
+            return self._connection
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        connection = open_sqlite_reader(self._url)
+        if connection is None:
+            raise sqlite3.OperationalError(f"no database file at {self._path}")
+        self._connection, self._identity = connection, identity
+        return connection
+
+    async def read(
+        self, e164: str, now: datetime, window: HistoryWindow | None
+    ) -> tuple[list[ListMatch], CallerHistory]:
+        connection = self._current()
+        matches = sqlite_matches(connection, e164, now)
+        history = sqlite_history(connection, e164, window) if window else CallerHistory()
+        return matches, history
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class PgCallReader:
+    """Autocommit asyncpg connections of its own (no pool pre-ping, no rollback per call)."""
+
+    def __init__(self, url: str) -> None:
+        from screener.db.pg_readers import PgReaders  # asyncpg: only on PostgreSQL
+
+        self._readers = PgReaders(url)
+
+    async def read(
+        self, e164: str, now: datetime, window: HistoryWindow | None
+    ) -> tuple[list[ListMatch], CallerHistory]:
+        async with self._readers.connection() as conn:
+            matches = await pg_matches(conn, e164, now)
+            history = await pg_history(conn, e164, window) if window else CallerHistory()
+        return matches, history
+
+    async def close(self) -> None:
+        await self._readers.close()
+
+
+def call_reader(url: str, sessions: async_sessionmaker[AsyncSession]) -> CallReader:
+    """The fastest backend for the database at ``url``."""
+    if url.startswith("postgresql"):
+        return PgCallReader(url)
+    path = sqlite_path(url)
+    if path and path != ":memory:" and "mode=memory" not in url:
+        return SqliteCallReader(url)
+    return SessionCallReader(sessions)

@@ -1,0 +1,307 @@
+"""The words Screener uses for calls, lists and changes, each defined once.
+
+Every part of Screener (the ARI call flow, FastAGI, the call recorder, metrics,
+statistics, queries, the web console, the API, MQTT payloads and the CLI) speaks these
+enums; their values are what the database stores and what events carry.
+
+A call has two kinds of fields that are never written over each other:
+
+- the **decision**: :class:`Action`, what the policy said when the call arrived;
+- the **result**: :class:`Verdict` (what the screening concluded, after any challenge),
+  :class:`Outcome` (how the call left Screener's hands) and :class:`Delivery` (what
+  happened after Screener handed it back to the dialplan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Action(StrEnum):
+    """What the policy decided to do with a call."""
+
+    ALLOW = "allow"
+    CHALLENGE = "challenge"
+    BLOCK = "block"
+
+
+ACTION_SEVERITY: Mapping[Action, int] = MappingProxyType(
+    {Action.ALLOW: 0, Action.CHALLENGE: 1, Action.BLOCK: 2}
+)
+
+
+class ChallengeResult(StrEnum):
+    """How a caller did on the press-a-digit check."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class Verdict(StrEnum):
+    """What the screening concluded about a call (the decision, plus the challenge's result).
+
+    ``challenge`` means the caller was challenged and the check never finished (the
+    caller hung up, or Screener failed open during it).
+    """
+
+    ALLOW = "allow"
+    BLOCK = "block"
+    CHALLENGE = "challenge"
+    CHALLENGE_PASSED = "challenge-passed"
+    CHALLENGE_FAILED = "challenge-failed"
+
+    @classmethod
+    def of(cls, action: Action, challenge: ChallengeResult | None = None) -> Verdict:
+        """The verdict of a call decided ``action`` whose challenge (if any) ended so."""
+        if action is Action.ALLOW:
+            return cls.ALLOW
+        if action is Action.BLOCK:
+            return cls.BLOCK
+        if challenge is ChallengeResult.PASSED:
+            return cls.CHALLENGE_PASSED
+        if challenge is ChallengeResult.FAILED:
+            return cls.CHALLENGE_FAILED
+        return cls.CHALLENGE
+
+
+class Outcome(StrEnum):
+    """How a call left Screener's hands."""
+
+    CONNECTED = "connected"
+    """Handed back to the dialplan to ring reception (allowed, or the challenge passed)."""
+    BLOCKED = "blocked"
+    """Hung up by Screener (after an announcement, if configured)."""
+    CHALLENGE_FAILED = "challenge-failed"
+    """Hung up by Screener after the caller failed the challenge."""
+    ABANDONED = "abandoned"
+    """The caller hung up while Screener had the call."""
+    FAIL_OPEN = "fail-open"
+    """Something went wrong and the call went back to the dialplan (or was hung up when
+    ``ari.fail_open`` is off); the call record says why."""
+
+
+class Delivery(StrEnum):
+    """What happened to a call after Screener handed it back to the dialplan."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    FAILED = "failed"
+    """The dialplan could not ring anyone (no such extension, or the dial failed)."""
+    ABANDONED = "abandoned"
+    """The caller hung up before anyone answered."""
+
+
+class ReviewState(StrEnum):
+    """What reception made of a flagged call."""
+
+    UNREVIEWED = "unreviewed"
+    SCAM = "scam"
+    NUISANCE = "nuisance"
+    LEGITIMATE = "legitimate"
+    UNSURE = "unsure"
+
+
+REVIEW_CHOICES: tuple[ReviewState, ...] = tuple(
+    state for state in ReviewState if state is not ReviewState.UNREVIEWED
+)
+"""The states a reviewer can choose."""
+
+
+class CallSource(StrEnum):
+    """Which way a call reached Screener."""
+
+    ARI = "ari"
+    AGI = "agi"
+    DEMO = "demo"
+
+
+class Step(StrEnum):
+    """Where in its handling a call was when its outcome was recorded."""
+
+    DECIDING = "deciding"
+    DECISION = "decision"
+    PROMPT = "prompt"
+    WAITING_DIGIT = "waiting_digit"
+    RECORD_PROMPT = "record_prompt"
+    RECORDING = "recording"
+    PASSED_PROMPT = "passed_prompt"
+    CHALLENGE = "challenge"
+    GOODBYE = "goodbye"
+    ANNOUNCEMENT = "announcement"
+    LEAVING = "leaving"
+    RECONCILE = "reconcile"
+    ERROR = "error"
+    SCREEN = "screen"
+    """FastAGI: between the verdict and handing it to the dialplan."""
+    DIALPLAN = "dialplan"
+    """FastAGI: reported by the dialplan (``/outcome``)."""
+
+
+class TimelineKind(StrEnum):
+    """One step on a call's timeline."""
+
+    DECIDED = "decided"
+    ANSWERED = "answered"
+    CHALLENGE_PROMPT = "challenge_prompt"
+    DIGIT_CORRECT = "digit_correct"
+    DIGIT_WRONG = "digit_wrong"
+    DIGIT_TIMEOUT = "digit_timeout"
+    RECORDING_NAME = "recording_name"
+    NAME_RECORDED = "name_recorded"
+    RECORDING_FAILED = "recording_failed"
+    FAIL_OPEN = "fail_open"
+    RECONCILED = "reconciled"
+    OUTCOME = "outcome"
+    DELIVERY = "delivery"
+    REVIEWED = "reviewed"
+    BLOCKED = "blocked"
+    ALLOWED = "allowed"
+
+
+class ListKind(StrEnum):
+    CONTACTS = "contacts"
+    NUISANCE = "nuisance"
+    DO_NOT_ORIGINATE = "do-not-originate"
+    TRUSTED_BRAND = "trusted-brand"
+    REGISTRY = "registry"
+
+
+class NumberType(StrEnum):
+    FIXED_LINE = "fixed"
+    MOBILE = "mobile"
+    FIXED_OR_MOBILE = "fixed-or-mobile"
+    TOLL_FREE = "freephone"
+    PREMIUM_RATE = "premium"
+    SHARED_COST = "shared-cost"
+    VOIP = "voip"
+    PERSONAL_NUMBER = "personal"
+    PAGER = "pager"
+    UAN = "uan"
+    VOICEMAIL = "voicemail"
+    WITHHELD = "withheld"
+    UNKNOWN = "unknown"
+
+
+class NumberProblem(StrEnum):
+    """Why a presented number is not a believable caller ID."""
+
+    NOT_A_NUMBER = "not_a_number"
+    INVALID = "invalid"
+    MALFORMED_PREFIX = "malformed_prefix"
+    DRAMA_RANGE = "drama_range"
+    NON_DIALABLE = "non_dialable"
+
+
+class ReasonCode(StrEnum):
+    """Every rule that can fire; :mod:`screener.domain.rules` says what each one means."""
+
+    ALLOW_LIST = "allow_list"
+    BLOCK_LIST = "block_list"
+    CHALLENGE_LIST = "challenge_list"
+    DO_NOT_ORIGINATE = "do_not_originate"
+    TRUSTED_BRAND = "trusted_brand"
+    REGISTRY = "registry"
+    WITHHELD = "withheld"
+    INVALID_CLI = "invalid_cli"
+    MALFORMED_CLI = "malformed_cli"
+    DRAMA_RANGE = "drama_range"
+    NON_DIALABLE = "non_dialable"
+    PREMIUM_RATE_CLI = "premium_rate_cli"
+    PERSONAL_NUMBER_CLI = "personal_number_cli"
+    OWN_NUMBER = "own_number"
+    INTERNATIONAL_UK_LANDLINE = "international_uk_landline"
+    INTERNATIONAL_UK_MOBILE = "international_uk_mobile"
+    REPEAT_CALLER = "repeat_caller"
+    RECENT_CHALLENGE_FAILED = "recent_challenge_failed"
+    RECENT_CHALLENGE_PASSED = "recent_challenge_passed"
+    NO_MATCH = "no_match"
+
+
+FAIL_OPEN_REASON = "error"
+"""What FastAGI puts in ``SCREENER_REASONS`` when Screener could not decide and let the call
+through (not a rule: no call record carries it)."""
+
+
+class Via(StrEnum):
+    """Where a change or a sign-in came from (on every audit record)."""
+
+    WEB = "web"
+    API = "api"
+    CLI = "cli"
+    PHONE = "phone"
+    SYSTEM = "system"
+
+
+class AuditAction(StrEnum):
+    """Every kind of audit record."""
+
+    LIST_CREATE = "list.create"
+    LIST_UPDATE = "list.update"
+    LIST_DELETE = "list.delete"
+    LIST_IMPORT = "list.import"
+    LIST_EXPORT = "list.export"
+    ENTRY_ADD = "entry.add"
+    ENTRY_UPDATE = "entry.update"
+    ENTRY_REMOVE = "entry.remove"
+    POLICY_CHANGE = "policy.change"
+    CALL_REVIEW = "call.review"
+    USER_CREATE = "user.create"
+    USER_UPDATE = "user.update"
+    USER_PASSWORD = "user.password"  # noqa: S105 - an audit action, not a secret
+    USER_LOGIN = "user.login"
+    USER_LOGIN_FAILED = "user.login_failed"
+    USER_LOGOUT = "user.logout"
+    TOKEN_CREATE = "token.create"  # noqa: S105
+    TOKEN_REVOKE = "token.revoke"  # noqa: S105
+
+
+POLICY_AUDIT = frozenset({AuditAction.POLICY_CHANGE})
+LIST_AUDIT = frozenset(
+    {
+        AuditAction.LIST_CREATE,
+        AuditAction.LIST_UPDATE,
+        AuditAction.LIST_DELETE,
+        AuditAction.LIST_IMPORT,
+        AuditAction.ENTRY_ADD,
+        AuditAction.ENTRY_UPDATE,
+        AuditAction.ENTRY_REMOVE,
+    }
+)
+"""Audit records that change what calls are decided by (other instances act on them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedEnding:
+    """What a word reported by a PBX dialplan (FastAGI ``/outcome``) says about a call."""
+
+    outcome: Outcome
+    challenge: ChallengeResult | None = None
+    delivery: Delivery | None = None
+
+
+REPORTED_ENDINGS: Mapping[str, ReportedEnding] = MappingProxyType(
+    {
+        "passed": ReportedEnding(Outcome.CONNECTED, ChallengeResult.PASSED),
+        "failed": ReportedEnding(Outcome.CHALLENGE_FAILED, ChallengeResult.FAILED),
+        "timeout": ReportedEnding(Outcome.CHALLENGE_FAILED, ChallengeResult.FAILED),
+        "blocked": ReportedEnding(Outcome.BLOCKED),
+        "continued": ReportedEnding(Outcome.CONNECTED),
+        "answered": ReportedEnding(Outcome.CONNECTED, delivery=Delivery.ANSWERED),
+        "voicemail": ReportedEnding(Outcome.CONNECTED, delivery=Delivery.VOICEMAIL),
+        "busy": ReportedEnding(Outcome.CONNECTED, delivery=Delivery.BUSY),
+        "no_answer": ReportedEnding(Outcome.CONNECTED, delivery=Delivery.NO_ANSWER),
+        "abandoned": ReportedEnding(Outcome.ABANDONED, delivery=Delivery.ABANDONED),
+        "error": ReportedEnding(Outcome.FAIL_OPEN),
+    }
+)
+"""The words a dialplan may report, and what each means.
+
+A word sets the call's outcome if it has none yet, and its delivery if the outcome is
+``connected`` and no delivery is known: the dialplan of ``asterisk-config/agi`` reports
+``passed`` after the challenge, then ``answered`` (or ``busy``...) when the call ends.
+"""

@@ -1,0 +1,1 @@
+"""Console users: accounts, passwords, API tokens, and their use cases."""
