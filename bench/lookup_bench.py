@@ -1,6 +1,6 @@
 """List lookup latency with a registry of millions of numbers, on SQLite and PostgreSQL.
 
-Times ``screener.calls.lookup.list_matches`` on an ``AsyncSession`` (the CLI's way)
+Times ``screener.lists.matching.list_matches`` on an ``AsyncSession`` (the CLI's way)
 for random numbers that are on the list and random numbers of the same shape (nearly all
 not on it), and prints
 p50/p90/p99/max in microseconds. The list is the TPS-style file of ``import_bench.py``
@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from import_bench import default_workdir, sqlite_db, tps_file, tps_numbers
 
-from screener.calls.lookup import list_matches
 from screener.db.lifecycle import open_database
 from screener.domain.model import Actor
 from screener.domain.numbers import NumberAnalyser
@@ -41,6 +40,7 @@ from screener.domain.vocabulary import ListKind
 from screener.lists import repo as lists_repo
 from screener.lists.import_reader import EntryReader, RejectionLog
 from screener.lists.importer import import_entries
+from screener.lists.matching import list_matches
 from screener.settings import DatabaseSettings
 from tests.support.pgcluster import throwaway_cluster
 

@@ -36,8 +36,8 @@ from screener.db.lifecycle import Database, open_database
 from screener.domain.vocabulary import CallSource
 from screener.events import EventBus
 from screener.mqtt_publisher import MqttPublisher
+from screener.ops.counters import CallMetrics, run_metrics_collector
 from screener.ops.health import ServiceHealth
-from screener.ops.metrics import CallMetrics, run_metrics_collector
 from screener.ops.router import make_ops_router
 from screener.policy.watcher import PolicyWatcher
 from screener.settings import Settings
@@ -96,7 +96,9 @@ def build(
     """Make every component from the settings; nothing runs until :func:`start`."""
     bus = EventBus()
     screening = ScreeningService(settings, call_reader(database.url, database.sessions))
-    policy = PolicyWatcher(screening, database.sessions, bus, settings.policy.sync_seconds)
+    policy = PolicyWatcher(
+        settings, screening, database.sessions, bus, settings.policy.sync_seconds
+    )
     recorder = CallRecorder(database.sessions, bus)
     desk = CallDesk(
         screening,

@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from screener.calls.lookup import list_matches
 from screener.db.lifecycle import Database, open_database
 from screener.db.models import ListEntry
 from screener.domain.model import Actor
@@ -29,6 +28,7 @@ from screener.lists.import_reader import (
     digit_entry_path,
 )
 from screener.lists.importer import import_entries
+from screener.lists.matching import list_matches
 from screener.lists.queries import EntrySearch, entries_page
 from screener.settings import Settings
 

@@ -1,8 +1,8 @@
-from screener.calls.lookup import list_matches
 from screener.db.lifecycle import Database
 from screener.domain.numbers import NumberAnalyser
 from screener.domain.vocabulary import ListKind
 from screener.lists import repo as lists_repo
+from screener.lists.matching import list_matches
 
 
 async def test_lookup_finds_exact_and_prefix(database: Database) -> None:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from screener.agi.protocol import (
     MAX_LINE_BYTES,
     AgiChannel,
+    AgiEnvironment,
     AgiHangup,
     AgiProtocolError,
     read_environment,
 )
-from screener.calls.agi_flow import AgiFlow
 from screener.settings import AgiSettings
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,18 @@ MAX_SESSIONS = 200
 SESSION_TIMEOUT_SECONDS = 30.0
 
 
+class AgiScripts(Protocol):
+    """The scripts a session can ask for (``screener.calls.agi_flow.AgiFlow``)."""
+
+    async def screen(self, env: AgiEnvironment, channel: AgiChannel) -> object: ...
+
+    async def outcome(self, env: AgiEnvironment, channel: AgiChannel) -> object: ...
+
+
 class AgiServer:
     """Serves FastAGI sessions with ``flow``; counters for ``/metrics``."""
 
-    def __init__(self, flow: AgiFlow, max_sessions: int = MAX_SESSIONS) -> None:
+    def __init__(self, flow: AgiScripts, max_sessions: int = MAX_SESSIONS) -> None:
         self.flow = flow
         self.max_sessions = max_sessions
         self.active = 0

@@ -59,6 +59,10 @@ class ScreeningService:
         """A service that opens a session of ``sessions`` for each call."""
         return cls(settings, SessionCallReader(sessions=sessions), policy)
 
+    def use_policy(self, policy: Policy) -> None:
+        """Decide with ``policy`` from now on (the policy watcher's hand-over)."""
+        self.policy = policy
+
     async def reload_policy(self, sessions: async_sessionmaker[AsyncSession]) -> Policy:
         """Take the overrides stored in the database (after a change, here or elsewhere)."""
         async with sessions() as session:

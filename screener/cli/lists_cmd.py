@@ -338,8 +338,8 @@ async def _overridden(
 ) -> list[tuple[str, str]]:
     """The numbers just put on the allow list ``list_name`` that are on a do-not-originate
     or trusted-brand list, each with those lists."""
-    from screener.calls.lookup import list_matches
     from screener.lists import repo
+    from screener.lists.matching import list_matches
     from screener.lists.service import GUARDED_KINDS
 
     found: list[tuple[str, str]] = []

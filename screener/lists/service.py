@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from screener.application.unit_of_work import UnitOfWork
-from screener.calls.lookup import list_matches
 from screener.db.models import ListEntry, NumberList
 from screener.domain.events import ListChanged
 from screener.domain.model import ListMatch
 from screener.domain.numbers import NumberAnalyser
 from screener.domain.vocabulary import Action, AuditAction, ListKind
 from screener.lists import repo
+from screener.lists.matching import list_matches
 from screener.lists.repo import EntryInput, ListError
 
 MAX_AUDITED_VALUES = 100

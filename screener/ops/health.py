@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from screener.db.lifecycle import Database
     from screener.events import EventBus
     from screener.mqtt_publisher import MqttPublisher
-    from screener.ops.metrics import CallMetrics
+    from screener.ops.counters import CallMetrics
     from screener.policy.watcher import PolicyWatcher
 
 log = logging.getLogger(__name__)

@@ -1,28 +1,15 @@
-"""Call counters fed from the event bus, and the Prometheus text exposition (format 0.0.4).
+"""``/metrics``: everything Screener counts, in the Prometheus text format (0.0.4).
 
-Every label value comes from the call vocabulary (:mod:`screener.domain.vocabulary`), so
-each outcome the ARI flow or FastAGI can produce is counted under its own label, and
-every label is exported (at 0) from the start.
+Every label is exported (at 0) from the start, one per word of the vocabulary.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
-from screener.domain.events import (
-    CallDecided,
-    CallDelivered,
-    CallFinished,
-    CallReviewed,
-    CallStarted,
-    Event,
-)
 from screener.domain.vocabulary import (
     Action,
     CallSource,
@@ -31,68 +18,7 @@ from screener.domain.vocabulary import (
     ReviewState,
     Verdict,
 )
-from screener.events import EventBus
 from screener.ops.health import ServiceHealth
-
-log = logging.getLogger(__name__)
-
-DECISION_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-@dataclass
-class Histogram:
-    buckets: tuple[float, ...] = DECISION_BUCKETS_SECONDS
-    counts: list[int] = field(default_factory=lambda: [0] * len(DECISION_BUCKETS_SECONDS))
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, value: float) -> None:
-        self.total += value
-        self.count += 1
-        for index, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[index] += 1
-
-
-@dataclass
-class CallMetrics:
-    """Counters updated by :func:`run_metrics_collector`; read by ``/metrics``."""
-
-    calls_started: Counter[CallSource] = field(default_factory=Counter)
-    decisions: Counter[Action] = field(default_factory=Counter)
-    verdicts: Counter[Verdict] = field(default_factory=Counter)
-    outcomes: Counter[Outcome] = field(default_factory=Counter)
-    deliveries: Counter[Delivery] = field(default_factory=Counter)
-    reviews: Counter[ReviewState] = field(default_factory=Counter)
-    decision_seconds: Histogram = field(default_factory=Histogram)
-
-    def record(self, event: Event) -> None:
-        if isinstance(event, CallStarted):
-            self.calls_started[event.source] += 1
-        elif isinstance(event, CallDecided):
-            self.decisions[event.decision.action] += 1
-            elapsed = event.decision_ms
-            if math.isfinite(elapsed) and elapsed >= 0:
-                self.decision_seconds.observe(elapsed / 1000.0)
-        elif isinstance(event, CallFinished):
-            self.outcomes[event.ending.outcome] += 1
-            if event.ending.verdict is not None:
-                self.verdicts[event.ending.verdict] += 1
-        elif isinstance(event, CallDelivered):
-            self.deliveries[event.delivery] += 1
-        elif isinstance(event, CallReviewed):
-            self.reviews[event.review_state] += 1
-
-
-COLLECTED = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed)
-
-
-async def run_metrics_collector(bus: EventBus, metrics: CallMetrics) -> None:
-    """Count call events until cancelled."""
-    with bus.subscribe(maxsize=10_000, kinds=COLLECTED) as sub:
-        async for event in sub:
-            metrics.record(event)
-
 
 # -- exposition ---------------------------------------------------------------
 

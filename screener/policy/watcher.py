@@ -12,26 +12,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from screener.calls.screening import ScreeningService
 from screener.domain.events import PolicyChanged
+from screener.domain.policy import Policy
 from screener.events import EventBus
 from screener.policy.store import build_policy, load_overrides
+from screener.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class PolicyUser(Protocol):
+    """What decides with the policy (the screening service)."""
+
+    def use_policy(self, policy: Policy) -> None: ...
 
 
 class PolicyWatcher:
     def __init__(
         self,
-        screening: ScreeningService,
+        settings: Settings,
+        user: PolicyUser,
         sessions: async_sessionmaker[AsyncSession],
         bus: EventBus,
         interval_seconds: float,
     ) -> None:
-        self.screening = screening
+        self.settings = settings
+        self.user = user
         self.sessions = sessions
         self.bus = bus
         self.interval = interval_seconds
@@ -44,7 +54,7 @@ class PolicyWatcher:
         async with self.sessions() as session:
             overrides = await load_overrides(session)
         if overrides != self._seen:
-            self.screening.policy = build_policy(self.screening.settings, overrides)
+            self.user.use_policy(build_policy(self.settings, overrides))
             if self._seen is not None:
                 self.reloads += 1
                 log.info("policy changed: %d rule action(s) overridden", len(overrides))

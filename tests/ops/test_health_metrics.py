@@ -34,8 +34,8 @@ from screener.domain.vocabulary import (
     Verdict,
 )
 from screener.events import EventBus
+from screener.ops.counters import CallMetrics, run_metrics_collector
 from screener.ops.health import ServiceHealth
-from screener.ops.metrics import CallMetrics, run_metrics_collector
 from screener.ops.router import make_ops_router
 from screener.settings import DatabaseSettings
 from tests.support.pgcluster import free_port

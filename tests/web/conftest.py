@@ -73,7 +73,9 @@ async def webapp(web_settings: Settings, web_db: Database) -> AsyncIterator[WebA
     """The console as the service runs it: with the policy watcher that applies changes."""
     screening = ScreeningService(web_settings, call_reader(web_db.url, web_db.sessions))
     bus = EventBus()
-    watcher = PolicyWatcher(screening, web_db.sessions, bus, web_settings.policy.sync_seconds)
+    watcher = PolicyWatcher(
+        web_settings, screening, web_db.sessions, bus, web_settings.policy.sync_seconds
+    )
     watching = asyncio.create_task(watcher.run())
     app = create_app(web_settings, web_db, screening, bus)
     setup = Actor.system("test")
