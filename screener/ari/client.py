@@ -1,4 +1,4 @@
-"""ARI REST calls over one shared ``httpx.AsyncClient`` with HTTP Basic authentication.
+"""ARI REST calls over a lean keep-alive HTTP client, with HTTP Basic authentication.
 
 Every failure becomes :class:`AriError` carrying the HTTP status (0 when Asterisk did not
 answer). Credentials travel only in the ``Authorization`` header, never in a URL or a log.
@@ -7,17 +7,20 @@ answer). Credentials travel only in the ``Authorization`` header, never in a URL
 from __future__ import annotations
 
 import base64
+import json
 import logging
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
-
-import httpx
+from urllib.parse import quote, urlencode
 
 from screener.ari.errors import STATUS_UNREACHABLE, AriError
+from screener.ari.http import HttpError, HttpResponse, KeepAliveClient
 from screener.ari.models import Application
-from screener.ari.transport import LeanTransport
 
 log = logging.getLogger(__name__)
+
+Params = Mapping[str, str | int | bool]
 
 
 def rest_base(url: str) -> str:
@@ -33,13 +36,22 @@ def events_url(url: str, app: str) -> str:
         base = "wss://" + base[len("https://") :]
     elif base.startswith("http://"):
         base = "ws://" + base[len("http://") :]
-    return f"{base}/events?{httpx.QueryParams({'app': app, 'subscribeAll': 'false'})}"
+    return f"{base}/events?{urlencode({'app': app, 'subscribeAll': 'false'})}"
 
 
 def basic_auth_header(username: str, password: str) -> str:
     """The ``Authorization`` value for HTTP Basic (any characters allowed in the password)."""
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
+
+
+def _query(params: Params | None) -> str:
+    if not params:
+        return ""
+    values = {
+        k: ("true" if v else "false") if isinstance(v, bool) else str(v) for k, v in params.items()
+    }
+    return "?" + urlencode(values, quote_via=quote)
 
 
 class AriClient:
@@ -55,11 +67,11 @@ class AriClient:
         max_connections: int = 16,
     ) -> None:
         self.base = rest_base(url)
-        self._http = httpx.AsyncClient(
-            base_url=self.base,
-            headers={"Authorization": basic_auth_header(username, password)},
+        self._http = KeepAliveClient(
+            self.base,
+            {"Authorization": basic_auth_header(username, password)},
             timeout=timeout,
-            transport=LeanTransport(max_connections),
+            max_connections=max_connections,
         )
 
     async def __aenter__(self) -> AriClient:
@@ -76,20 +88,43 @@ class AriClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def request(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
-        """One ARI request; the decoded JSON body (``None`` when empty)."""
+    async def send(
+        self,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        body: Any = None,
+    ) -> HttpResponse:
+        """One ARI request (``body``: JSON); the raw response, or AriError for 4xx/5xx."""
+        payload = json.dumps(body).encode() if body is not None else b""
         try:
-            response = await self._http.request(method, path, params=params)
-        except httpx.HTTPError as exc:
-            raise AriError(method, path, STATUS_UNREACHABLE, type(exc).__name__) from exc
-        if response.status_code >= 400:
-            raise AriError(method, path, response.status_code, _error_message(response))
-        if not response.content:
+            response = await self._http.request(
+                method,
+                path + _query(params),
+                payload,
+                "application/json" if body is not None else None,
+            )
+        except HttpError as exc:
+            raise AriError(method, path, STATUS_UNREACHABLE, str(exc)[:100]) from exc
+        if response.status >= 400:
+            raise AriError(method, path, response.status, _error_message(response))
+        return response
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        body: Any = None,
+    ) -> Any:
+        """One ARI request; the decoded JSON body (``None`` when empty)."""
+        response = await self.send(method, path, params, body)
+        if not response.body:
             return None
         try:
-            return response.json()
+            return json.loads(response.body)
         except ValueError as exc:
-            raise AriError(method, path, response.status_code, "body is not JSON") from exc
+            raise AriError(method, path, response.status, "body is not JSON") from exc
 
     # Channels -----------------------------------------------------------------------------
 
@@ -125,11 +160,11 @@ class AriClient:
         return Application.model_validate(await self.request("GET", f"/applications/{app}"))
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: HttpResponse) -> str:
     try:
-        body = response.json()
+        body = json.loads(response.body)
     except ValueError:
-        return response.reason_phrase
+        return response.reason
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])[:200]
-    return response.reason_phrase
+    return response.reason

@@ -38,9 +38,9 @@ from screener.ari.models import (
     channel_id_of_target,
 )
 from screener.calls import machine as m
-from screener.calls.ari_requests import BEST_EFFORT, ari_request
+from screener.calls.ari_requests import BEST_EFFORT, ari_request, one_by_one
 from screener.calls.desk import CallDesk
-from screener.calls.facts import facts_from_ari
+from screener.calls.facts import facts_from_ari, stasis_arguments
 from screener.calls.store import new_call_id
 from screener.domain.model import CallEnding
 from screener.domain.vocabulary import CallSource, Outcome, Step
@@ -160,11 +160,18 @@ class CallHandler:
 
     async def _decide(self) -> m.Decided:
         client = self.app.client
-        names = ["CALLERID(pres)", *self.app.settings.ari.extra_variables]
-        values = await asyncio.gather(*(self._read(client, name) for name in names))
-        extra = dict(zip(names[1:], values[1:], strict=True))
+        _did, named = stasis_arguments(self.args)
+        # The dialplan passes the presentation (pres=${CALLERID(pres)}): no request needed.
+        names = [] if named.get("pres") else ["CALLERID(pres)"]
+        names += self.app.settings.ari.extra_variables
+        if len(names) == 1:
+            values = [await self._read(client, names[0])]
+        else:
+            values = list(await asyncio.gather(*(self._read(client, name) for name in names)))
+        read = dict(zip(names, values, strict=True))
+        presentation = read.pop("CALLERID(pres)", None)
         taken = await self.app.desk.take(
-            facts_from_ari(self.channel, self.args, values[0], extra),
+            facts_from_ari(self.channel, self.args, presentation, read),
             source=self.app.source,
             channel_id=self.channel_id,
             call_id=self.call_id,
@@ -216,15 +223,22 @@ class CallHandler:
         if request is None:
             return None
         self._note_request(action=request.method != "GET")
-        try:
-            await self.app.client.request(request.method, request.path, request.params)
-        except AriError as exc:
-            if request.name in BEST_EFFORT:
-                log.debug("%s failed (ignored): %s", request.name, exc)
-                return None
-            if not exc.channel_gone:
-                log.warning("%s failed: %s", request.name, exc)
-            return m.EffectFailed(request.name, exc.status, exc.message[:100])
+        requests = [request] if self.app.multi_variables else one_by_one(request)
+        for part in requests:
+            try:
+                await self.app.client.send(part.method, part.path, part.params, part.body)
+            except AriError as exc:
+                if part.name == "set_variables" and _not_supported(exc):
+                    # Asterisk before 20.20/22.10: one request per variable from now on.
+                    log.info("ARI has no multi-variable set; setting variables one by one")
+                    self.app.multi_variables = False
+                    return await self._send(effect)
+                if part.name in BEST_EFFORT:
+                    log.debug("%s failed (ignored): %s", part.name, exc)
+                    continue
+                if not exc.channel_gone:
+                    log.warning("%s failed: %s", part.name, exc)
+                return m.EffectFailed(part.name, exc.status, exc.message[:100])
         return None
 
     def _note_request(self, action: bool = False) -> None:
@@ -290,6 +304,8 @@ class ScreeningApp:
         self.call_ids: dict[str, str] = {}  # channel id -> call id, for the last calls seen
         self.tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
+        self.multi_variables = True
+        """Whether Asterisk sets several variables in one request (20.20, 22.10 and later)."""
         self.stats = AppStats()
         self._reconciled: dict[str, None] = {}  # channels sent back after a reconnect
 
@@ -393,6 +409,13 @@ class ScreeningApp:
                 task.cancel()
             if still:
                 await asyncio.gather(*still, return_exceptions=True)
+
+
+def _not_supported(exc: AriError) -> bool:
+    """The request is unknown to this Asterisk (not: the channel is gone)."""
+    if exc.status in (405, 501):
+        return True
+    return exc.status == 404 and "channel" not in exc.message.lower()
 
 
 def utcnow() -> datetime:

@@ -14,15 +14,27 @@ class AriRequest:
     path: str  # below /ari
     params: dict[str, Any]
     name: str  # short name used in EffectFailed and logs
+    body: dict[str, Any] | None = None  # JSON
+
+
+def one_by_one(request: AriRequest) -> list[AriRequest]:
+    """A multi-variable set as one request per variable (Asterisk before 20.20/22.10)."""
+    if request.name != "set_variables" or request.body is None:
+        return [request]
+    path = request.path.removesuffix("s")
+    return [
+        AriRequest("POST", path, {"variable": name, "value": value}, "set_variable")
+        for name, value in request.body["variables"].items()
+    ]
 
 
 def ari_request(effect: m.Effect, channel_id: str) -> AriRequest | None:
     """The request for an ARI effect, ``None`` for timers and database effects."""
     chan = f"/channels/{channel_id}"
     params: dict[str, Any]
-    if isinstance(effect, m.SetVariable):
-        params = {"variable": effect.name, "value": effect.value}
-        return AriRequest("POST", f"{chan}/variable", params, "set_variable")
+    if isinstance(effect, m.SetVariables):
+        body = {"variables": dict(effect.values)}
+        return AriRequest("POST", f"{chan}/variables", {}, "set_variables", body)
     if isinstance(effect, m.Answer):
         return AriRequest("POST", f"{chan}/answer", {}, "answer")
     if isinstance(effect, m.Play):

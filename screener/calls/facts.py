@@ -92,21 +92,38 @@ def call_facts(
     )
 
 
+STASIS_NAMED = frozenset({"pres", "trunk"})
+
+
+def stasis_arguments(args: list[str]) -> tuple[str | None, dict[str, str]]:
+    """``Stasis(screener,${EXTEN},pres=${CALLERID(pres)},trunk=NAME)``: the DID (first
+    argument) and the named ones (``pres``, ``trunk``; others are ignored)."""
+    did = args[0] if args and "=" not in args[0] else None
+    named: dict[str, str] = {}
+    for arg in args[1:] if did is not None else args:
+        name, sep, value = arg.partition("=")
+        if sep and name.strip() in STASIS_NAMED and name.strip() not in named:
+            named[name.strip()] = value.strip()
+    return did, named
+
+
 def facts_from_ari(
     channel: Channel, args: list[str], presentation: str | None, extra: dict[str, str | None]
 ) -> CallFacts:
-    """The facts of a call handed over by ``Stasis(screener,${EXTEN}[,TRUNK])``.
+    """The facts of a call handed over by ``Stasis(screener,${EXTEN},...)``.
 
-    Presentation is not in ARI's ``Channel.caller``: it is read as ``CALLERID(pres)``.
+    Presentation is not in ARI's ``Channel.caller``: the dialplan passes it as
+    ``pres=${CALLERID(pres)}``, or it is read as ``CALLERID(pres)`` (``presentation``).
     """
     exten = channel.dialplan.exten if channel.dialplan is not None else None
+    did, named = stasis_arguments(args)
     return call_facts(
         caller_number=channel.caller.number,
         caller_name=channel.caller.name,
-        presentation=presentation,
-        did=dialled_number(args[0] if args else None, exten),
+        presentation=named.get("pres") or presentation,
+        did=dialled_number(did, exten),
         channel_name=channel.name,
-        trunk=args[1] if len(args) > 1 else None,
+        trunk=named.get("trunk"),
         extra=extra.items(),
     )
 

@@ -175,9 +175,10 @@ Event = (
 
 
 @dataclass(frozen=True, slots=True)
-class SetVariable:
-    name: str
-    value: str
+class SetVariables:
+    """Channel variables for the dialplan, set in one request (in this order)."""
+
+    values: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +253,7 @@ class RecordOutcome:
 
 
 Effect = (
-    SetVariable
+    SetVariables
     | Answer
     | Play
     | StopPlayback
@@ -559,22 +560,22 @@ def _play(
     return replace(state, phase=phase, playback_id=playback_id, playbacks=number), effects
 
 
-def _screening_variables(state: CallState) -> list[Effect]:
+def _screening_variables(state: CallState) -> SetVariables:
     verdict = state.verdict or Verdict.ALLOW
-    effects: list[Effect] = [
-        SetVariable("SCREENER_CALL_ID", state.call_id),
-        SetVariable("SCREENER_VERDICT", verdict.value),
-        SetVariable("SCREENER_REASONS", ",".join(state.reasons)),
+    values = [
+        ("SCREENER_CALL_ID", state.call_id),
+        ("SCREENER_VERDICT", verdict.value),
+        ("SCREENER_REASONS", ",".join(state.reasons)),
     ]
     if state.config.caller_name_prefix and verdict is not Verdict.ALLOW:
         tag = "[checked]" if verdict is Verdict.CHALLENGE_PASSED else "[screened]"
-        effects.append(SetVariable("CALLERID(name)", f"{tag} {state.caller_name}".strip()[:80]))
-    return effects
+        values.append(("CALLERID(name)", f"{tag} {state.caller_name}".strip()[:80]))
+    return SetVariables(tuple(values))
 
 
 def _continue(state: CallState, effects: list[Effect], step: Step) -> Transition:
     cfg = state.config
-    effects.extend(_screening_variables(state))
+    effects.append(_screening_variables(state))
     effects.append(Continue(cfg.continue_context, cfg.continue_extension, cfg.continue_priority))
     state, effects = _without_timer(state, effects, TIMER_DIGIT)
     state = replace(state, phase=Phase.LEAVING)

@@ -176,6 +176,8 @@ class LoggedRequest:
     query: dict[str, str]
     status: int
     at: float
+    body: Any = None
+    """The JSON body, if the request had one."""
 
 
 @dataclass
@@ -206,12 +208,15 @@ class FakeAsterisk:
         time_scale: float = 1.0,
         port: int = 0,
         autoplay: bool = True,
+        multi_variables: bool = True,
     ) -> None:
         self.username = username
         self.password = password
         self.app = app
         self.time_scale = time_scale
         self.autoplay = autoplay
+        self.multi_variables = multi_variables
+        """Answer ``/channels/{id}/variables`` (Asterisk 20.20, 22.10 and later) or not."""
         self._port = port
         self.channels: dict[str, FakeChannel] = {}
         self.stored_recordings: dict[str, str] = {}
@@ -328,8 +333,11 @@ class FakeAsterisk:
         behaviour: CallerBehaviour | None = None,
         channel_id: str | None = None,
         announce: bool = True,
+        pass_presentation: bool = True,
     ) -> FakeChannel:
-        """A new inbound call entering ``Stasis(screener,DID)``.
+        """A new inbound call entering ``Stasis(screener,DID,pres=PRESENTATION)`` as the
+        shipped dialplan hands it over (``pass_presentation=False``: an older dialplan's
+        ``Stasis(screener,DID)``, so Screener must read ``CALLERID(pres)``).
 
         ``announce=False`` puts the channel in the application without a ``StasisStart``
         (an event lost in transit, or a call left over from a crashed screener).
@@ -354,7 +362,8 @@ class FakeAsterisk:
             channel.done.set()
             return channel
         channel.in_app = True
-        self.emit({"type": "StasisStart", "args": [did], "channel": channel.as_json()})
+        args = [did, f"pres={presentation}"] if pass_presentation else [did]
+        self.emit({"type": "StasisStart", "args": args, "channel": channel.as_json()})
         if channel.behaviour.hang_up_at == "ringing":
             self._after(0.05, self.caller_hangs_up(channel))
         return channel
@@ -500,6 +509,7 @@ class FakeAsterisk:
                 dict(request.query_params),
                 response.status_code,
                 time.perf_counter(),
+                await _json_body(request),
             )
         )
         return response
@@ -551,11 +561,16 @@ class FakeAsterisk:
             if channel is None or not channel.in_app:
                 return _message(404, "Channel not found")
             action = parts[2] if len(parts) > 2 else ""
-            return await self._channel_request(method, action, channel, query)
+            return await self._channel_request(method, action, channel, query, request)
         return _message(404, "Resource not found")
 
     async def _channel_request(
-        self, method: str, action: str, channel: FakeChannel, query: Any
+        self,
+        method: str,
+        action: str,
+        channel: FakeChannel,
+        query: Any,
+        request: Request | None = None,
     ) -> Response:
         if action == "" and method == "DELETE":
             reason = query.get("reason", "normal")
@@ -573,10 +588,17 @@ class FakeAsterisk:
             variable = query.get("variable")
             if not variable:
                 return _message(400, "Variable name is required")
-            value = query.get("value", "")
-            if variable == "CALLERID(name)":
-                channel.caller_name = value
-            channel.variables[variable] = value
+            self._set_variable(channel, variable, query.get("value", ""))
+            return Response(status_code=204)
+        if action == "variables" and method == "POST" and self.multi_variables:
+            body = await _json_body(request) if request is not None else None
+            values = body.get("variables") if isinstance(body, dict) else None
+            if not isinstance(values, dict) or not values:
+                return _message(400, "Missing variables parameter.")
+            for variable, value in values.items():
+                if isinstance(value, dict):
+                    value = value.get("value", "")
+                self._set_variable(channel, str(variable), str(value))
             return Response(status_code=204)
         if action == "answer" and method == "POST":
             if channel.state != "Up":
@@ -596,6 +618,12 @@ class FakeAsterisk:
         if action == "record" and method == "POST":
             return self._record(channel, query)
         return _message(404, "Resource not found")
+
+    @staticmethod
+    def _set_variable(channel: FakeChannel, variable: str, value: str) -> None:
+        if variable == "CALLERID(name)":
+            channel.caller_name = value
+        channel.variables[variable] = value
 
     def _read_variable(self, channel: FakeChannel, variable: str) -> str | Response:
         if not variable:
@@ -823,3 +851,13 @@ def _key(press: str, digit: str) -> str:
     if press == "wrong":
         return str(int(digit) % 9 + 1)
     return press[:1]
+
+
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body, or None (read once: Starlette caches it)."""
+    if "json" not in request.headers.get("content-type", ""):
+        return None
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        return None

@@ -17,7 +17,8 @@ extra query keys are ignored). Other steps are what the PBX or the caller does:
   after ``continue``, are synthesised the way the fake server sends them).
 * :func:`run_on_fake_server` runs the real service against the fake Asterisk in scripted
   mode; fact-gathering ``GET .../variable`` requests and ``GET /applications`` are left out
-  of the comparison (scenarios describe the flow after the decision).
+  of the comparison (scenarios describe the flow after the decision), and a multi-variable
+  set is compared as the per-variable requests it stands for.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import yaml
 
 from screener.calls import machine as m
 from screener.calls.ari_flow import flow_config
-from screener.calls.ari_requests import ari_request
+from screener.calls.ari_requests import AriRequest, ari_request, one_by_one
 from screener.demo.fake_asterisk import FakeAsterisk, FakeChannel
 from screener.domain.vocabulary import Action, ListKind
 from tests.ari.harness import PASSWORD, add_list, fast_settings, running_service
@@ -130,7 +131,8 @@ class MachineRun:
             request = ari_request(effect, CHANNEL)
             if request is None:
                 continue
-            self.requests.append(normalise(request.method, request.path, request.params, CHANNEL))
+            for part in one_by_one(request):
+                self.requests.append(normalise(part.method, part.path, part.params, CHANNEL))
             if isinstance(effect, m.Play):
                 self.playback = effect.playback_id
             elif isinstance(effect, m.Record):
@@ -216,6 +218,12 @@ def _flow_requests(pbx: FakeAsterisk, channel: FakeChannel) -> list[Req]:
         if logged.method == "GET" and (
             logged.path.endswith("/variable") or "/applications/" in logged.path
         ):
+            continue
+        if logged.path.endswith("/variables") and isinstance(logged.body, dict):
+            # One multi-variable set stands for the per-variable requests of the scenario.
+            sent = AriRequest("POST", logged.path, {}, "set_variables", logged.body)
+            for part in one_by_one(sent):
+                out.append(normalise(part.method, part.path, part.params, channel.id))
             continue
         out.append(normalise(logged.method, logged.path, logged.query, channel.id))
     return out

@@ -193,3 +193,47 @@ async def test_password_with_url_special_characters_and_wrong_password(sqlite_ur
         await task
     finally:
         await pbx.stop()
+
+
+def flow_requests(pbx: FakeAsterisk, channel_id: str) -> list[str]:
+    return [
+        f"{r.method} {r.path.split(channel_id)[-1] or '/'}"
+        for r in pbx.requests
+        if channel_id in r.path
+    ]
+
+
+async def test_an_allowed_call_costs_asterisk_two_requests(sqlite_url: str) -> None:
+    async with running_service(settings(sqlite_url), seed=seed) as run:
+        channel = run.pbx.place_call(CONTACT, "ACME LTD")
+        await run.finished(channel)
+        await run.call_record(channel)
+    # The presentation came with the call (pres=...); the variables go in one request.
+    assert flow_requests(run.pbx, channel.id) == ["POST /variables", "POST /continue"]
+    assert channel.variables["SCREENER_VERDICT"] == "allow"
+
+
+async def test_an_older_asterisk_and_dialplan_still_work(sqlite_url: str) -> None:
+    pbx = FakeAsterisk(password=PASSWORD, time_scale=0.02, multi_variables=False)
+    await pbx.start()
+    try:
+        async with running_service(settings(sqlite_url), pbx=pbx, seed=seed) as run:
+            first = pbx.place_call(CONTACT, "ACME", pass_presentation=False)
+            await run.finished(first)
+            second = pbx.place_call(NUISANCE, pass_presentation=False, presentation="prohib")
+            await run.finished(second)
+            call = await run.call_record(second)
+    finally:
+        await pbx.stop()
+    # No multi-variable set: found out once, then one request per variable.
+    assert flow_requests(pbx, first.id) == [
+        "GET /variable",
+        "POST /variables",
+        "POST /variable",
+        "POST /variable",
+        "POST /variable",
+        "POST /continue",
+    ]
+    assert first.variables["SCREENER_VERDICT"] == "allow" and first.result == "continued"
+    assert call.presentation == "prohib"  # read from CALLERID(pres)
+    assert flow_requests(pbx, second.id) == ["GET /variable", "DELETE /"]

@@ -27,9 +27,9 @@ def challenged() -> tuple[m.CallState, str]:
 
 def test_failed_variable_write_still_sends_the_call_on_without_a_verdict() -> None:
     state, effects = m.step(started(), m.Decided(Action.ALLOW, ("allow_list",)))
-    assert kinds(effects) == ["SetVariable"] * 3 + ["Continue", "RecordOutcome"]
+    assert kinds(effects) == ["SetVariables", "Continue", "RecordOutcome"]
     # The adapter stops the batch at the failed request and reports it.
-    state, effects = m.step(state, m.EffectFailed("set_variable", 500))
+    state, effects = m.step(state, m.EffectFailed("set_variables", 500))
     assert kinds(effects) == ["AddTimeline", "Continue", "RecordOutcome"]
     outcome = effects[-1]
     assert isinstance(outcome, m.RecordOutcome) and outcome.ending.outcome is Outcome.FAIL_OPEN

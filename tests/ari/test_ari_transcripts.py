@@ -7,9 +7,10 @@ these normalisations (the recorded screener was a probe, not Screener):
 1. ``GET /channels/{id}/variable`` requests are not compared: the probe read seven caller-ID
    values, Screener reads only ``CALLERID(pres)`` (and any ``ari.extra_variables``). Each
    variable read is answered with what the transcript recorded for it (500 when absent).
-2. ``POST /channels/{id}/variable`` requests are not in the transcripts: Screener sets
-   ``SCREENER_*`` before ``continue``. They are answered 204, like Asterisk, and checked
-   separately (they must come before the ``continue``).
+2. Setting variables is not in the transcripts: Screener sets ``SCREENER_*`` before
+   ``continue``, in one ``POST /channels/{id}/variables`` (Asterisk 22.10 and later, as
+   recorded) or one ``POST .../variable`` each. They are answered 204, like Asterisk, and
+   checked separately (they must come before the ``continue``).
 3. Requests the probe made *after* ``StasisEnd`` that returned 404 (poking a dead channel)
    are dropped from the expectation: Screener does not touch a channel that has left.
 4. ``GET /applications/screener`` (Screener's reconciliation on connect) is not compared.
@@ -189,6 +190,11 @@ class Replayer:
         if path.endswith("/variable") and method == "POST":
             self.set_variables.append((query["variable"], query.get("value", "")))
             self.order.append(f"set {query['variable']}")
+            return Response(status_code=204)
+        if path.endswith("/variables") and method == "POST":
+            for variable, value in json.loads(await request.body())["variables"].items():
+                self.set_variables.append((variable, value))
+                self.order.append(f"set {variable}")
             return Response(status_code=204)
         self.order.append(f"{method} {path}")
         if self.cursor >= len(self.expected):
