@@ -41,7 +41,8 @@ class SpeechSettings(BaseModel):
     max_clip_seconds: float = Field(default=60.0, gt=0, le=600)
     """Audio after this point of a clip is not transcribed."""
     language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
-    beam_size: int = Field(default=1, ge=1, le=10)
+    beam_size: int = Field(default=5, ge=1, le=10)
+    """5 finds more claims than 1 on telephone audio for about the same CPU time."""
     vad_filter: bool = True
     """Skip silence with the voice-activity detector that ships with faster-whisper."""
     extra_claim_terms: dict[ClaimCategory, list[str]] = Field(default_factory=dict)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_PARENT_CHECK_SECONDS = 1.0
 _EXIT_GRACE_SECONDS = 5.0
 """How long idle workers get to exit on :meth:`Transcriber.aclose` before being killed."""
 
@@ -114,8 +115,18 @@ class _WorkerState:
 _worker = _WorkerState()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose service died (even by SIGKILL) exits instead of lingering."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
 def _init_worker(settings: SpeechSettings) -> None:
     """Runs once in each new worker process: lower priority, load the model."""
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
     with contextlib.suppress(OSError):  # niceness is best effort
         os.nice(settings.worker_nice)
     _worker.settings = settings

@@ -12,7 +12,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,6 +172,50 @@ async def test_bad_audio_fails_that_clip_only(
         assert transcriber.stats.failed == 2
         assert transcriber.stats.restarts == 0
         assert await transcriber.transcribe(make_clip(DETECTIVE)) is not None
+
+
+SERVICE_THAT_DIES = """
+import asyncio, os, sys
+from screener.speech.settings import SpeechSettings
+from screener.speech.transcriber import Transcriber
+
+async def main() -> None:
+    transcriber = Transcriber(SpeechSettings(model=sys.argv[1]))
+    await transcriber.start()
+    print(transcriber.worker_pids()[0], flush=True)
+    os._exit(0)  # killed: no clean-up
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_workers_exit_when_the_service_dies(model_dir: Path, tmp_path: Path) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(SERVICE_THAT_DIES)
+    done = subprocess.run(
+        [sys.executable, str(script), str(model_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    worker = int(done.stdout.split()[0])
+    for _ in range(300):  # the worker notices within about a second
+        if not _alive(worker):
+            break
+        time.sleep(0.1)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 # The feature off ---------------------------------------------------------------------------
