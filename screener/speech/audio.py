@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from screener.settings import AriSettings
+
     Samples = NDArray[np.float32]
 
 log = logging.getLogger(__name__)
@@ -259,3 +261,21 @@ async def fetch_recording(
     finally:
         if http is None:
             await client.aclose()
+
+
+async def recording_audio(ari: AriSettings, name: str, record_format: str = "wav") -> bytes | Path:
+    """What to hand to ``Transcriber.transcribe`` for recording ``name``: the file in
+    ``ari.recordings_dir`` when that is set (Screener sees Asterisk's recordings), otherwise
+    the bytes fetched over ARI. Raises :class:`RecordingUnavailable`."""
+    if ari.recordings_dir:
+        path = recording_file(ari.recordings_dir, name, record_format)
+        if path is None:
+            raise RecordingUnavailable(f"no recording {name[:40]!r} in {ari.recordings_dir}")
+        return path
+    return await fetch_recording(
+        ari.url,
+        ari.username,
+        ari.password.get_secret_value(),
+        name,
+        timeout_seconds=ari.request_timeout_seconds,
+    )

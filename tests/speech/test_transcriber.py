@@ -28,6 +28,7 @@ from screener.speech.audio import (
     RecordingUnavailable,
     decode_audio,
     fetch_recording,
+    recording_audio,
     recording_file,
     resample,
     whisper_samples,
@@ -477,3 +478,16 @@ def test_speech_analyse_reports_why_it_cannot_run(tmp_path: Path) -> None:
     assert off.exit_code == 1 and "speech to text is off" in off.output
     status = runner.invoke(_cli(), ["speech", "status"])
     assert status.output.startswith("speech to text: ")
+
+
+async def test_recording_audio_from_the_directory_or_over_ari(ari_url: str, tmp_path: Path) -> None:
+    from screener.settings import AriSettings
+
+    (tmp_path / "call-7.wav").write_bytes(b"RIFF on disk")
+    on_disk = AriSettings(recordings_dir=str(tmp_path))
+    assert await recording_audio(on_disk, "call-7") == tmp_path / "call-7.wav"
+    with pytest.raises(RecordingUnavailable, match="no recording"):
+        await recording_audio(on_disk, "call-8")
+    _Ari.recordings = {"call-7": b"RIFF over ARI"}
+    remote = AriSettings(url=ari_url, username="screener", password="p@ss:word", recordings_dir="")
+    assert await recording_audio(remote, "call-7") == b"RIFF over ARI"
