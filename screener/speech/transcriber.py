@@ -212,6 +212,8 @@ class Transcriber:
         self._pool: _Pool | None = None
         self._generation = 0
         self._slots: asyncio.Semaphore | None = None
+        self._cwd = os.getcwd()
+        """Relative paths given to :meth:`transcribe` are relative to this."""
 
     async def __aenter__(self) -> Transcriber:
         await self.start()
@@ -328,7 +330,8 @@ class Transcriber:
         self.stats.in_flight += 1
         self.stats.submitted += 1
         started = time.perf_counter()
-        job = _Job(audio if isinstance(audio, bytes) else str(audio), audio_format)
+        path_or_bytes = audio if isinstance(audio, bytes) else os.path.join(self._cwd, audio)
+        job = _Job(path_or_bytes, audio_format)
         try:
             await self._slots.acquire()
             waited = time.perf_counter() - started
