@@ -40,6 +40,7 @@ from screener.ops.counters import CallMetrics, run_metrics_collector
 from screener.ops.health import ServiceHealth
 from screener.ops.router import make_ops_router
 from screener.policy.watcher import PolicyWatcher
+from screener.retention import run_retention
 from screener.settings import Settings
 from screener.web.server import WebServer
 
@@ -181,6 +182,9 @@ async def start(screener: Screener) -> None:
     _task(screener, screener.recorder.run(), "call-recorder")
     _task(screener, run_metrics_collector(screener.bus, screener.metrics), "metrics")
     _task(screener, screener.policy.run(), "policy-watcher")
+    retention = screener.settings.retention
+    if retention.calls_days or retention.audit_days:
+        _task(screener, run_retention(screener.database, screener.settings), "retention")
     if screener.mqtt is not None:
         _task(screener, screener.mqtt.run(), "mqtt-publisher")
     if screener.agi is not None:
@@ -218,7 +222,7 @@ async def stop(screener: Screener) -> None:
     if screener.web is not None:
         await screener.web.stop()
     tasks = {t.get_name(): t for t in screener._tasks}
-    for name in ("ari-connection", "policy-watcher", "metrics"):
+    for name in ("ari-connection", "policy-watcher", "metrics", "retention"):
         task = tasks.get(name)
         if task is not None:
             task.cancel()

@@ -150,6 +150,49 @@ class WebSettings(_Section):
     session_hours: int = Field(default=12, ge=1)
     login_attempts: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Reverse proxies (IP addresses or CIDR networks) whose ``X-Forwarded-For`` is believed."""
+    ops_token: SecretStr = SecretStr("")
+    """When set, ``/healthz`` and ``/metrics`` need ``Authorization: Bearer <ops_token>``."""
+    time_zone: str = ""
+    """IANA zone for the times the console shows (empty: the machine's local zone)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+                ) from None
+        return [item.strip() for item in value]
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_known(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"{value[:64]!r} is not an IANA time zone (e.g. Europe/London)"
+                ) from None
+        return value
+
+
+class RetentionSettings(_Section):
+    """How long call records and the audit log are kept (0: for ever)."""
+
+    calls_days: int = Field(default=90, ge=0)
+    audit_days: int = Field(default=730, ge=0)
+    interval_hours: float = Field(default=6.0, gt=0, le=24 * 7)
 
 
 class MqttSettings(_Section):
@@ -216,6 +259,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -29,12 +29,15 @@ import base64
 import binascii
 import contextlib
 import hmac
+import io
 import itertools
 import json
 import logging
+import math
 import re
 import socket
 import time
+import wave
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,6 +223,8 @@ class FakeAsterisk:
         self._port = port
         self.channels: dict[str, FakeChannel] = {}
         self.stored_recordings: dict[str, str] = {}
+        self.recording_files: dict[str, bytes] = {}
+        """The audio of each stored recording (``GET /recordings/stored/{name}/file``)."""
         self.requests: list[LoggedRequest] = []
         self.request_hook: RequestHook | None = None
         self.accepting_websockets = True
@@ -551,6 +556,11 @@ class FakeAsterisk:
             return JSONResponse([c.as_json() for c in self.in_app_channels()])
         if parts[0] == "playbacks" and len(parts) == 2:
             return await self._playback_request(method, parts[1])
+        if parts[:2] == ["recordings", "stored"] and parts[3:] == ["file"] and method == "GET":
+            audio = self.recording_files.get(parts[2])
+            if audio is None:
+                return _message(404, "Recording not found")
+            return Response(audio, media_type=RECORDING_TYPES.get(self.stored_recordings[parts[2]]))
         if parts[:2] == ["recordings", "stored"] and len(parts) == 3 and method == "GET":
             name = parts[2]
             if name not in self.stored_recordings:
@@ -772,7 +782,7 @@ class FakeAsterisk:
             return
         recording.state = "done"
         recording.duration = max(duration, 0)
-        self.stored_recordings[recording.name] = recording.format
+        self.store_recording(recording.name, recording.format, recording.duration)
         channel.recording = recording.name
         if channel.live_recording is recording:
             channel.live_recording = None
@@ -823,6 +833,32 @@ class FakeAsterisk:
             self._finish_recording(channel, recording, 0)
         channel.result = "caller-hung-up" if caller else "hung-up"
         self._leave(channel, channel.result)
+
+    def store_recording(self, name: str, fmt: str = "wav", seconds: float = 1.0) -> bytes:
+        """Keep a stored recording as Asterisk does when one finishes (a tone: the caller
+        "saying" their name); returns its audio."""
+        audio = wav_tone(max(seconds, 0.2)) if fmt == "wav" else bytes(int(8000 * seconds))
+        self.stored_recordings[name] = fmt
+        self.recording_files[name] = audio
+        return audio
+
+
+RECORDING_TYPES = {"wav": "audio/wav", "gsm": "audio/x-gsm", "ulaw": "audio/basic"}
+
+
+def wav_tone(seconds: float, hertz: float = 440.0, rate: int = 8000) -> bytes:
+    """A valid 8 kHz 16-bit mono WAV file holding a quiet tone."""
+    frames = bytearray()
+    for i in range(int(seconds * rate)):
+        sample = int(8000 * math.sin(2 * math.pi * hertz * i / rate))
+        frames += sample.to_bytes(2, "little", signed=True)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(frames))
+    return buffer.getvalue()
 
 
 class _QuietServer(uvicorn.Server):

@@ -1,4 +1,8 @@
-"""The JSON API under ``/api/v1``: Bearer tokens, the same roles and use cases as the pages."""
+"""The JSON API under ``/api/v1``: Bearer tokens, the same roles and use cases as the pages.
+
+Every answer has a declared response model (the OpenAPI document lists them), and every
+error is ``{"detail": "..."}`` (see :mod:`screener.web.app`).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
 
 from screener.calls import service as calls_service
 from screener.calls.queries import CallFilter, Cursor, find_calls, get_call
@@ -23,8 +28,164 @@ from screener.lists.service import ImpersonatedNumber
 from screener.web.deps import Admin, Ctx, ListEditor, Reception, actor
 from screener.web.routes_policy import run_check
 
-router = APIRouter(tags=["api"])
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="A per-user API token (`screener users token NAME`, or the Users page): "
+    "`Authorization: Bearer scr_...`",
+)
+"""Declares the bearer scheme in the OpenAPI document; :func:`deps.current_user` checks it."""
+
 E = TypeVar("E", bound=StrEnum)
+
+
+class ErrorOut(BaseModel):
+    """Every error: one sentence (validation errors: ``field: message; ...``)."""
+
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorOut,
+        "description": "no token (`authentication required`) or a bad or revoked one "
+        "(`invalid or revoked token`)",
+    },
+    403: {"model": ErrorOut, "description": "the token's user lacks the role"},
+    404: {"model": ErrorOut, "description": "no such call, list or entry"},
+    422: {"model": ErrorOut, "description": "bad input (`field: message; ...`)"},
+}
+
+router = APIRouter(tags=["api"], dependencies=[Depends(BEARER)], responses=ERRORS)
+
+
+class ReasonOut(BaseModel):
+    code: str = Field(description="a rule code, as in GET /rules")
+    action: str
+    explanation: str
+    advice: str | None = None
+
+
+class TimelineEventOut(BaseModel):
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+
+
+class CallOut(BaseModel):
+    id: str
+    site: str
+    source: str = Field(description="ari, agi or demo")
+    started_at: datetime
+    decided_at: datetime | None
+    ended_at: datetime | None
+    caller_number_raw: str = Field(description="the caller ID as the network gave it")
+    caller_name: str
+    caller_number: str | None = Field(description="E.164, when the caller ID is a number")
+    number_type: str
+    presentation: str | None = Field(description="Asterisk's CALLERID(pres)")
+    withheld: bool
+    did: str | None
+    trunk: str | None
+    extra: dict[str, Any]
+    action: str | None = Field(description="the decision: allow, challenge or block")
+    verdict: str | None = Field(description="the result, after any challenge")
+    reasons: list[ReasonOut]
+    flagged: bool
+    challenge_result: str | None
+    outcome: str | None
+    outcome_step: str | None
+    delivery: str | None
+    recording: str | None
+    review_state: str
+    review_note: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+
+class CallDetailOut(CallOut):
+    events: list[TimelineEventOut] = Field(description="the call's timeline, oldest first")
+
+
+class CallsPageOut(BaseModel):
+    calls: list[CallOut]
+    next: str | None = Field(description="pass as `after` for the next page; null at the end")
+
+
+class ReviewOut(BaseModel):
+    id: str
+    review_state: str
+    reviewed_by: str | None
+
+
+class ListOut(BaseModel):
+    id: int
+    name: str
+    kind: ListKind
+    action: Action
+    description: str
+
+
+class ListCountOut(ListOut):
+    entries: int
+
+
+class ListsOut(BaseModel):
+    lists: list[ListCountOut]
+
+
+class EntryOut(BaseModel):
+    id: int
+    list_id: int
+    value: str = Field(description="E.164, or a prefix ending in *")
+    is_prefix: bool
+    label: str | None
+    note: str | None
+    source: str | None
+    added_by: str | None
+    valid_from: datetime | None
+    expires_at: datetime | None
+
+
+class EntriesPageOut(BaseModel):
+    entries: list[EntryOut]
+    next: str | None
+
+
+class ListedOut(BaseModel):
+    """The caller's number on a console list (block or always allow)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    number_list: ListOut = Field(alias="list")
+    entry: EntryOut
+
+
+class CheckOut(BaseModel):
+    input: str
+    number: str | None = Field(description="E.164")
+    type: str
+    withheld: bool
+    valid: bool
+    problems: list[str]
+    matches: list[dict[str, Any]]
+    action: Action
+    reasons: list[ReasonOut]
+
+
+class RuleOut(BaseModel):
+    code: str
+    group: str
+    label: str
+    summary: str
+    default_action: Action | None
+    configurable: bool
+    impersonation: bool
+    advice: str | None
+
+
+class RulesOut(BaseModel):
+    rules: list[RuleOut]
 
 
 class ReviewIn(BaseModel):
@@ -159,7 +320,7 @@ def _member(kind: type[E], value: str | None, field: str) -> E | None:
 # -- calls -------------------------------------------------------------------
 
 
-@router.get("/calls")
+@router.get("/calls", response_model=CallsPageOut)
 async def api_calls(
     user: Reception,
     ctx: Ctx,
@@ -196,7 +357,7 @@ async def api_calls(
     return {"calls": calls, "next": cursor.encode() if cursor else None}
 
 
-@router.get("/calls/{call_id}")
+@router.get("/calls/{call_id}", response_model=CallDetailOut)
 async def api_call(call_id: str, user: Reception, ctx: Ctx) -> dict[str, Any]:
     async with ctx.database.sessions() as session:
         call = await get_call(session, call_id[:32])
@@ -205,7 +366,7 @@ async def api_call(call_id: str, user: Reception, ctx: Ctx) -> dict[str, Any]:
         return call_as_dict(call, events=True)
 
 
-@router.post("/calls/{call_id}/review")
+@router.post("/calls/{call_id}/review", response_model=ReviewOut)
 async def api_review(
     call_id: str, body: ReviewIn, request: Request, user: Reception, ctx: Ctx
 ) -> dict[str, Any]:
@@ -241,7 +402,7 @@ async def _list_caller(
     return {"list": list_as_dict(listed.number_list), "entry": entry_as_dict(listed.entry)}
 
 
-@router.post("/calls/{call_id}/block")
+@router.post("/calls/{call_id}/block", response_model=ListedOut)
 async def api_block(
     call_id: str, body: BlockIn, request: Request, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -249,7 +410,7 @@ async def api_block(
     return await _list_caller(call_id, body, request, user, ctx, True)
 
 
-@router.post("/calls/{call_id}/allow")
+@router.post("/calls/{call_id}/allow", response_model=ListedOut)
 async def api_allow(
     call_id: str, body: BlockIn, request: Request, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -258,13 +419,13 @@ async def api_allow(
     return await _list_caller(call_id, body, request, user, ctx, False)
 
 
-@router.post("/check")
+@router.post("/check", response_model=CheckOut)
 async def api_check(body: CheckIn, user: Reception, ctx: Ctx) -> dict[str, Any]:
     """What Screener would do with a call from this number (as ``screener check --json``)."""
     return await run_check(ctx, body.number, body.name, body.trunk, body.withheld)
 
 
-@router.get("/rules")
+@router.get("/rules", response_model=RulesOut)
 async def api_rules(user: Reception) -> dict[str, Any]:
     """Every screening rule: its code, label, explanation, default action and advice."""
     return {
@@ -295,14 +456,19 @@ async def _list(ctx: Ctx, list_id: int) -> NumberList:
     return found
 
 
-@router.get("/lists")
+@router.get("/lists", response_model=ListsOut)
 async def api_lists(user: ListEditor, ctx: Ctx) -> dict[str, Any]:
     async with ctx.database.sessions() as session:
         rows = await all_lists(session)
     return {"lists": [{**list_as_dict(lst), "entries": n} for lst, n in rows]}
 
 
-@router.post("/lists", status_code=201)
+@router.post(
+    "/lists",
+    status_code=201,
+    response_model=ListOut,
+    responses={409: {"model": ErrorOut, "description": "a list of that name exists"}},
+)
 async def api_create_list(body: ListIn, request: Request, user: Admin, ctx: Ctx) -> dict[str, Any]:
     try:
         created = await lists_service.create_list(
@@ -313,7 +479,7 @@ async def api_create_list(body: ListIn, request: Request, user: Admin, ctx: Ctx)
     return list_as_dict(created)
 
 
-@router.patch("/lists/{list_id}")
+@router.patch("/lists/{list_id}", response_model=ListOut)
 async def api_update_list(
     list_id: int, body: ListPatch, request: Request, user: Admin, ctx: Ctx
 ) -> dict[str, Any]:
@@ -338,7 +504,7 @@ async def api_delete_list(list_id: int, request: Request, user: Admin, ctx: Ctx)
     await lists_service.delete_list(ctx.uow(actor(request, user)), list_id)
 
 
-@router.get("/lists/{list_id}/entries")
+@router.get("/lists/{list_id}/entries", response_model=EntriesPageOut)
 async def api_entries(
     list_id: int,
     user: ListEditor,
@@ -356,7 +522,15 @@ async def api_entries(
         return {"entries": [entry_as_dict(e) for e in rows], "next": next_after}
 
 
-@router.post("/lists/{list_id}/entries", status_code=201)
+@router.post(
+    "/lists/{list_id}/entries",
+    status_code=201,
+    response_model=EntryOut,
+    responses={
+        200: {"model": EntryOut, "description": "the number was on the list: entry updated"},
+        409: {"model": ErrorOut, "description": "a spoofable number on an allow list"},
+    },
+)
 async def api_add_entry(
     list_id: int, body: EntryIn, request: Request, response: Response, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -388,7 +562,7 @@ async def api_add_entry(
     return entry_as_dict(changes[0].entry)
 
 
-@router.patch("/lists/{list_id}/entries/{entry_id}")
+@router.patch("/lists/{list_id}/entries/{entry_id}", response_model=EntryOut)
 async def api_edit_entry(
     list_id: int, entry_id: int, body: EntryPatch, request: Request, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
@@ -20,6 +23,7 @@ from screener.events import EventBus
 from screener.settings import Settings
 from screener.web import (
     api,
+    api_docs,
     routes_audit,
     routes_auth,
     routes_board,
@@ -27,12 +31,13 @@ from screener.web import (
     routes_list_io,
     routes_lists,
     routes_policy,
+    routes_setup,
     routes_stats,
     routes_users,
 )
-from screener.web.context import WebContext
-from screener.web.deps import NotAuthenticated, is_api
-from screener.web.rendering import build_templates, render
+from screener.web.context import WebContext, web_context
+from screener.web.deps import BAD_TOKEN, NotAuthenticated, bearer_secret, is_api
+from screener.web.rendering import build_templates, display_zone, render
 from screener.web.secret import load_or_create_secret
 from screener.web.security import SecurityHeaders
 from screener.web.throttle import LoginThrottle
@@ -41,6 +46,21 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "screener_session"
+OPS_TOKEN_REQUIRED = "this endpoint needs Authorization: Bearer <web.ops_token>"  # noqa: S105
+
+
+class OpsTokenRequired(Exception):
+    """``web.ops_token`` is set and the request to /healthz or /metrics did not carry it."""
+
+
+async def ops_access(request: Request) -> None:
+    """With ``web.ops_token`` set, the public routers (``/healthz``, ``/metrics``) need it."""
+    expected = web_context(request).settings.web.ops_token.get_secret_value()
+    if not expected:
+        return
+    given = bearer_secret(request) or ""
+    if not secrets.compare_digest(given.encode(), expected.encode()):
+        raise OpsTokenRequired()
 
 
 def create_app(
@@ -52,8 +72,10 @@ def create_app(
     public_routers: Sequence[APIRouter] = (),
     simulated: bool = False,
 ) -> FastAPI:
-    """The console. ``public_routers`` (e.g. ``/healthz``, ``/metrics``) need no sign-in."""
+    """The console. ``public_routers`` (e.g. ``/healthz``, ``/metrics``) need no sign-in
+    (only ``web.ops_token``, when it is set)."""
     web = settings.web
+    zone = display_zone(web.time_zone)
     app = FastAPI(
         title="Screener",
         version="1",
@@ -66,11 +88,12 @@ def create_app(
         database=database,
         screening=screening,
         bus=bus,
-        templates=build_templates(),
+        templates=build_templates(zone, settings.numbers.region),
         user_throttle=LoginThrottle(web.login_attempts, web.login_lockout_seconds),
         address_throttle=LoginThrottle(web.login_attempts * 5, web.login_lockout_seconds),
         analyser=NumberAnalyser(settings.numbers.region),
         simulated=simulated,
+        zone=zone,
     )
     app.add_middleware(
         SessionMiddleware,
@@ -83,8 +106,9 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for public in public_routers:
-        app.include_router(public)
+        app.include_router(public, dependencies=[Depends(ops_access)])
     for module in (
+        routes_setup,
         routes_auth,
         routes_board,
         routes_calls,
@@ -94,21 +118,59 @@ def create_app(
         routes_users,
         routes_audit,
         routes_stats,
+        api_docs,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, include_in_schema=False)
     app.include_router(api.router, prefix="/api/v1")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        """Browsers ask for it whatever the page says: send them to the SVG icon."""
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     _install_error_pages(app)
     return app
 
 
+def validation_detail(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line: ``body.value: Field required; ...``."""
+    parts = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(location) or "request"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)[:1000] or "invalid request"
+
+
 def _install_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(OpsTokenRequired)
+    async def ops_token_required(request: Request, exc: OpsTokenRequired) -> Response:
+        return JSONResponse(
+            {"detail": OPS_TOKEN_REQUIRED},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if is_api(request) or request.headers.get("hx-request"):
+            return JSONResponse({"detail": validation_detail(exc)}, status_code=422)
+        return render(
+            request,
+            "error.html",
+            {"status": 422, "message": validation_detail(exc)},
+            status_code=422,
+        )
+
     @app.exception_handler(NotAuthenticated)
     async def not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
         if is_api(request):
+            challenge = 'Bearer error="invalid_token"' if exc.detail == BAD_TOKEN else "Bearer"
             return JSONResponse(
-                {"detail": "authentication required"},
+                {"detail": exc.detail},
                 status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
+                headers={"WWW-Authenticate": challenge},
             )
         target = request.url.path
         if request.url.query:
@@ -120,8 +182,8 @@ def _install_error_pages(app: FastAPI) -> None:
             return Response("authentication required", status_code=401)
         return RedirectResponse(login, status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if is_api(request) or request.headers.get("hx-request"):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers

@@ -23,13 +23,23 @@ from screener.users.passwords import fingerprint
 from screener.web.context import WebContext, web_context
 
 API_PREFIX = "/api/"
+API_DOCS_PATH = "/api/v1/docs"
+"""The API's documentation page: a page for signed-in users (session), not an API call."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 
 
+NO_CREDENTIALS = "authentication required"
+BAD_TOKEN = "invalid or revoked token"  # noqa: S105 - a message, not a secret
+
+
 class NotAuthenticated(Exception):
     """No valid session or token: pages redirect to the login page, the API answers 401."""
+
+    def __init__(self, detail: str = NO_CREDENTIALS) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +64,8 @@ class CurrentUser:
 
 
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith(API_PREFIX)
+    path = request.url.path
+    return path.startswith(API_PREFIX) and path != API_DOCS_PATH
 
 
 def csrf_token(request: Request) -> str:
@@ -100,22 +111,28 @@ async def _session_user(request: Request, ctx: WebContext) -> CurrentUser | None
         return CurrentUser.of(user)
 
 
-async def _token_user(request: Request, ctx: WebContext) -> CurrentUser | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
+def bearer_secret(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header (None: no token given)."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
+    return secret.strip()
+
+
+async def _token_user(request: Request, ctx: WebContext) -> CurrentUser:
+    secret = bearer_secret(request)
+    if secret is None:
+        raise NotAuthenticated(NO_CREDENTIALS)
     async with ctx.database.sessions.begin() as session:
-        user = await user_for_token(session, secret.strip())
-        return CurrentUser.of(user) if user is not None else None
+        user = await user_for_token(session, secret)
+        if user is None:
+            raise NotAuthenticated(BAD_TOKEN)
+        return CurrentUser.of(user)
 
 
 async def current_user(request: Request) -> CurrentUser:
     ctx = web_context(request)
-    if is_api(request):
-        user = await _token_user(request, ctx)
-    else:
-        user = await _session_user(request, ctx)
+    user = await _token_user(request, ctx) if is_api(request) else await _session_user(request, ctx)
     if user is None:
         raise NotAuthenticated()
     if not is_api(request) and request.method not in SAFE_METHODS:

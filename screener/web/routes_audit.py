@@ -27,7 +27,7 @@ async def audit_page(
         entries = await search(
             session,
             text=q.strip() or None,
-            since=day_start(parse_day(since)),
+            since=day_start(parse_day(since), ctx.zone),
             before_id=before or None,
             limit=51,
         )

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
+from screener.db.lifecycle import safe_url
 from screener.domain.model import Actor
 from screener.domain.vocabulary import Via
 from screener.users import service as users
-from screener.web.context import web_context
+from screener.web.context import WebContext, web_context
 from screener.web.deps import Reception, actor, check_csrf
 from screener.web.rendering import render
 
@@ -28,9 +29,31 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+async def first_run(ctx: WebContext) -> str | None:
+    """With no user in the database, the database the CLI must write the first admin to."""
+    assert ctx.setup is not None
+    try:
+        if await ctx.setup.users_exist():
+            return None
+    except Exception:  # the sign-in itself will say what is wrong
+        return None
+    return safe_url(ctx.settings.database.url)
+
+
+async def _login_page(
+    request: Request, next: str, error: str | None, status_code: int = 200
+) -> Response:
+    context = {
+        "next": safe_next(next),
+        "error": error,
+        "first_run_database": await first_run(web_context(request)),
+    }
+    return render(request, "login.html", context, status_code=status_code)
+
+
 @router.get("/login")
 async def login_page(request: Request, next: str = "/") -> Response:
-    return render(request, "login.html", {"next": safe_next(next), "error": None})
+    return await _login_page(request, next, None)
 
 
 @router.post("/login")
@@ -49,13 +72,10 @@ async def login(
     )
     if locked:
         log.warning("login refused while locked out")
-        return render(
+        return await _login_page(
             request,
-            "login.html",
-            {
-                "next": safe_next(next),
-                "error": f"Too many failed attempts. Try again in {int(locked) + 1} seconds.",
-            },
+            next,
+            f"Too many failed attempts. Try again in {int(locked) + 1} seconds.",
             status_code=429,
         )
     trying = Actor(username.strip()[:100] or "(empty)", Via.WEB, address)
@@ -63,12 +83,7 @@ async def login(
     if signed_in is None:
         ctx.user_throttle.failed(user_key)
         ctx.address_throttle.failed(address_key)
-        return render(
-            request,
-            "login.html",
-            {"next": safe_next(next), "error": "Wrong username or password."},
-            status_code=401,
-        )
+        return await _login_page(request, next, "Wrong username or password.", status_code=401)
     ctx.user_throttle.succeeded(user_key)
     request.session.clear()
     request.session.update(

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import TypeVar
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from starlette.responses import Response
 
 from screener.calls import service as calls_service
 from screener.calls.queries import CallFilter, Cursor, find_calls, get_call
 from screener.calls.service import CallActionError, NoSuchCall
 from screener.db.models import Call
+from screener.domain.labels import OUTCOMES
 from screener.domain.numbers import InvalidEntry
 from screener.domain.rules import IMPERSONATION, RULES
 from screener.domain.vocabulary import (
     REVIEW_CHOICES,
     Action,
+    Outcome,
     ReasonCode,
     ReviewState,
     Verdict,
@@ -26,7 +28,13 @@ from screener.domain.vocabulary import (
 from screener.lists.repo import ListError
 from screener.web.context import web_context
 from screener.web.deps import ListEditor, Reception, actor
-from screener.web.recordings import media_type, recording_path
+from screener.web.recordings import (
+    RecordingUnavailable,
+    ari_recording_status,
+    media_type,
+    open_ari_recording,
+    recording_status,
+)
 from screener.web.rendering import flash, render
 
 router = APIRouter()
@@ -50,8 +58,14 @@ def parse_day(value: str | None) -> date | None:
         return None
 
 
-def day_start(day: date | None) -> datetime | None:
-    return datetime.combine(day, time(), UTC) if day else None
+def day_start(day: date | None, zone: tzinfo = UTC) -> datetime | None:
+    """Midnight at the start of ``day`` in ``zone`` (the console's zone), as UTC."""
+    return datetime.combine(day, time(), zone).astimezone(UTC) if day else None
+
+
+ANY = "any"
+"""The review filter's value that shows every review state (the queue opens on unreviewed)."""
+REACHED_RECEPTION = frozenset({Outcome.CONNECTED.value, Outcome.FAIL_OPEN.value})
 
 
 def choice(kind: type[E], value: str, problems: list[str], what: str) -> E | None:
@@ -75,15 +89,17 @@ async def queue(
     since: str = Query("", max_length=32),
     until: str = Query("", max_length=32),
     number: str = Query("", max_length=64),
-    review_state: str = Query("", max_length=16),
+    review_state: str = Query(ReviewState.UNREVIEWED.value, max_length=16),
     after: str = Query("", max_length=120),
 ) -> Response:
     ctx = web_context(request)
+    zone = ctx.zone
     problems: list[str] = []
     chosen_action = choice(Action, action, problems, "decision")
     chosen_verdict = choice(Verdict, verdict, problems, "result")
     chosen_reason = choice(ReasonCode, reason, problems, "reason")
-    chosen_review = choice(ReviewState, review_state, [], "review state")
+    any_review = review_state in ("", ANY)
+    chosen_review = None if any_review else choice(ReviewState, review_state, [], "review state")
     since_day, until_day = parse_day(since), parse_day(until)
     normalised = ctx.analyser.normalise(number) if number.strip() else None
     if number.strip() and normalised is None:
@@ -94,8 +110,8 @@ async def queue(
         verdict=chosen_verdict,
         reason=chosen_reason,
         number=normalised,
-        since=day_start(since_day),
-        until=day_start(until_day + timedelta(days=1)) if until_day else None,
+        since=day_start(since_day, zone),
+        until=day_start(until_day + timedelta(days=1), zone) if until_day else None,
         review_state=chosen_review,
     )
     calls: list[object] = []
@@ -111,7 +127,7 @@ async def queue(
         "since": since_day.isoformat() if since_day else "",
         "until": until_day.isoformat() if until_day else "",
         "number": number,
-        "review_state": chosen_review.value if chosen_review else "",
+        "review_state": chosen_review.value if chosen_review else ANY,
     }
     return render(
         request,
@@ -148,24 +164,37 @@ def _impersonation(call: Call) -> bool:
     return any(r.get("code") in {c.value for c in IMPERSONATION} for r in call.reasons)
 
 
+def _ended_words(call: Call) -> str:
+    """Why a call flagged as impersonation did not reach reception, in one sentence."""
+    if call.outcome == Outcome.BLOCKED.value:
+        return "Screener blocked this call."
+    if call.outcome == Outcome.CHALLENGE_FAILED.value:
+        return "Screener hung up on this caller: they failed the check."
+    if call.outcome == Outcome.ABANDONED.value:
+        return "The caller hung up before the call was put through."
+    return f"{OUTCOMES.get(Outcome(call.outcome), call.outcome)}." if call.outcome else ""
+
+
 @router.get("/calls/{call_id}")
 async def call_page(request: Request, user: Reception, call_id: str) -> Response:
     ctx = web_context(request)
     call = await _load_call(request, call_id)
-    has_recording = (
-        recording_path(
-            ctx.settings.ari.recordings_dir, call.recording, ctx.settings.challenge.record_format
-        )
-        is not None
-    )
     extra = sorted((call.facts or {}).get("extra", {}).items())
+    recording = recording_status(ctx.settings, call.recording)
+    if recording.ari_name is not None:
+        recording = await ari_recording_status(ctx.settings, recording.ari_name)
     return render(
         request,
         "call.html",
         {
             "call": call,
             "extra": extra,
-            "has_recording": has_recording,
+            "recording": recording,
+            # Only a call that is (or may be) on reception's line can be hung up.
+            "reached_reception": call.outcome is None or call.outcome in REACHED_RECEPTION,
+            "ended_words": _ended_words(call),
+            # (their advice says to hang up: the warning above says what to do instead)
+            "impersonation_codes": {c.value for c in IMPERSONATION},
             "review_choices": [c.value for c in REVIEW_CHOICES],
             "expiry_choices": EXPIRY_CHOICES,
             # A number that impersonates an organisation is never offered "always allow".
@@ -178,12 +207,19 @@ async def call_page(request: Request, user: Reception, call_id: str) -> Response
 async def call_recording(request: Request, user: Reception, call_id: str) -> Response:
     ctx = web_context(request)
     call = await _load_call(request, call_id)
-    path = recording_path(
-        ctx.settings.ari.recordings_dir, call.recording, ctx.settings.challenge.record_format
-    )
-    if path is None:
-        raise HTTPException(404, "no recording for this call")
-    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "no-store"})
+    status = recording_status(ctx.settings, call.recording)
+    headers = {"Cache-Control": "no-store"}
+    if status.path is not None:
+        return FileResponse(status.path, media_type=media_type(status.path), headers=headers)
+    if status.ari_name is None:
+        raise HTTPException(404, status.why or "no recording for this call")
+    try:
+        audio = await open_ari_recording(ctx.settings, status.ari_name)
+    except RecordingUnavailable as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if audio.length and audio.length.isdigit():
+        headers["Content-Length"] = audio.length
+    return StreamingResponse(audio.chunks(), media_type=audio.media_type, headers=headers)
 
 
 @router.post("/calls/{call_id}/review")

@@ -12,14 +12,17 @@ import uvicorn
 from fastapi import FastAPI
 
 from screener.settings import WebSettings
+from screener.web.first_run import FirstRunSetup
 
 log = logging.getLogger(__name__)
 
 STOP_SECONDS = 5.0
 
 
-class WebPortUnavailable(OSError):
-    """``web.host``/``web.port`` cannot be listened on; the message says what to change."""
+class WebPortUnavailable(RuntimeError):
+    """``web.host``/``web.port`` cannot be listened on; the message says what to change.
+
+    Not an ``OSError``: the CLI reports those as database failures."""
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -80,6 +83,9 @@ class WebServer:
         self._server = _EmbeddedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name="web")
         log.info("web console on http://%s:%d/", host, self.port)
+        setup = getattr(getattr(self.app.state, "web", None), "setup", None)
+        if isinstance(setup, FirstRunSetup) and self.port is not None:
+            await setup.offer(host, self.port)
 
     async def stop(self) -> None:
         if self._server is None or self._task is None:
