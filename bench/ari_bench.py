@@ -1,23 +1,26 @@
 """Live-call benchmark: the real service against the fake Asterisk over real sockets.
 
-The fake Asterisk runs in a child process (so its CPU is not counted) and places
-withheld calls at ``--rate`` calls/s for ``--seconds``; every call is challenged, the caller
-presses the right digit ``--hold`` seconds after the prompt starts, so about
-``rate * hold`` calls sit in the challenge at once. The service (this process) writes every
-call and its timeline to a real SQLite file.
+The fake Asterisk runs in a child process (its CPU is not counted) and places calls at
+``--rate`` calls/s for ``--seconds`` in one flow:
 
-Figures printed:
-* decision latency: ``StasisStart`` handed to the call flow -> first ARI request sent
-  (the ``CALLERID(pres)`` read), and -> first *action* sent (answer/continue/hangup, i.e.
-  after the list lookups and policy), p50 and p99;
-* CPU seconds of the service per 1,000 calls; peak RSS of the service process;
-* the peak number of calls in the challenge at once.
+* ``allow``: normal UK numbers on no list: allowed and continued to the dialplan;
+* ``block``: numbers on a nuisance list: hung up;
+* ``challenge``: withheld callers who press the right digit ``--hold`` seconds after the
+  prompt starts (about ``rate * hold`` calls in the challenge at once).
 
-Bounded: at most ``rate * seconds`` calls (default 100/s x 20 s = 2,000) and a hard time
-limit. ``--url`` measures against a real Asterisk instead (place the load with SIPp).
+The service (this process) records every call in a real SQLite file (or ``--db-url``).
+Printed, per flow: Screener's CPU per call (user + system, from the first call to the last
+record written), ARI requests per call (counted by the fake Asterisk), calls recorded,
+decision latency (``StasisStart`` -> first ARI request, and -> first action), how late
+records are written (row written vs the call's own ``decided_at``), the recorder's queue
+peak, and peak RSS.
 
-    python bench/ari_bench.py                 # 100 calls/s for 20 s, ~500 in the challenge
-    python bench/ari_bench.py --rate 50 --seconds 10
+Bounded: at most 20,000 calls a run. ``--url`` measures against a real Asterisk instead
+(place the calls with SIPp; the bench runs the service for ``--seconds`` + ``--hold`` and
+reports what it handled).
+
+    python bench/ari_bench.py --flow allow --rate 200 --seconds 10
+    python bench/ari_bench.py --flow all        # allow, block and challenge, one after another
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
-import statistics
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +48,29 @@ from screener.demo.fake_asterisk import CallerBehaviour, FakeAsterisk
 from screener.settings import Settings
 
 PASSWORD = "bench&pass#word"
+FLOWS = ("allow", "block", "challenge")
+NUISANCE = [f"+4479111{n:05d}" for n in range(2000)]
+
+
+def allowed_number(rng: random.Random) -> str:
+    return f"+4479{rng.randrange(10**8):08d}"  # a normal mobile, on no list
 
 
 # The child: fake Asterisk plus call generator -------------------------------------------------
 
 
-async def serve_fake(rate: float, seconds: float, hold: float) -> None:
+async def serve_fake(flow: str, rate: float, seconds: float, hold: float) -> None:
     pbx = FakeAsterisk(password=PASSWORD, time_scale=1.0)
     await pbx.start()
     print(json.dumps({"url": pbx.url}), flush=True)
     async with asyncio.timeout(30):
         while not pbx.app_connected:
             await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # the service's reconcile request after connecting
+    pbx.requests.clear()
     # prompt = priv-callpending (2.0 s) + digit (0.6 s); press after the prompt.
     behaviour = CallerBehaviour(presses=("correct",), press_delay=max(0.0, hold - 2.6))
+    rng = random.Random(7)
     total = int(rate * seconds)
     started = time.perf_counter()
     channels = []
@@ -65,15 +79,27 @@ async def serve_fake(rate: float, seconds: float, hold: float) -> None:
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        channels.append(pbx.place_call("anonymous", "Anonymous", behaviour=behaviour))
+        if flow == "challenge":
+            channels.append(pbx.place_call("anonymous", "Anonymous", behaviour=behaviour))
+        elif flow == "block":
+            channels.append(pbx.place_call(rng.choice(NUISANCE), "PEST"))
+        else:
+            channels.append(pbx.place_call(allowed_number(rng), "CALLER"))
     placing = time.perf_counter() - started
-    async with asyncio.timeout(hold + 60):
+    async with asyncio.timeout(hold + 120):
         for channel in channels:
             await channel.done.wait()
     results: dict[str, int] = {}
     for channel in channels:
         results[channel.result or "?"] = results.get(channel.result or "?", 0) + 1
-    print(json.dumps({"placed": total, "placing_seconds": placing, "results": results}), flush=True)
+    requests = [r for r in pbx.requests if "/applications/" not in r.path]
+    report = {
+        "placed": total,
+        "placing_seconds": round(placing, 2),
+        "results": results,
+        "ari_requests": len(requests),
+    }
+    print(json.dumps(report), flush=True)
     await pbx.stop()
 
 
@@ -88,32 +114,47 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def seed_nuisance(settings: Settings) -> None:
+    from screener.application.unit_of_work import UnitOfWork
+    from screener.db.lifecycle import open_database
+    from screener.domain.model import Actor
+    from screener.domain.numbers import NumberAnalyser
+    from screener.domain.vocabulary import ListKind
+    from screener.lists import service
+    from screener.lists.repo import EntryInput
+
+    async with open_database(settings.database) as database:
+        actor = Actor.system("bench")
+        await service.create_list(UnitOfWork(database, actor), "nuisance", ListKind.NUISANCE)
+        await service.add_entries(
+            UnitOfWork(database, actor),
+            NumberAnalyser("GB"),
+            "nuisance",
+            [EntryInput(n) for n in NUISANCE],
+        )
+
+
+async def run_flow(args: argparse.Namespace, flow: str) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="ari-bench-"))
+    db_url = args.db_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     child = None
     if args.url:
         url, password = args.url, os.environ.get("SCREENER_ARI__PASSWORD", "")
     else:
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--serve-fake",
-                "--rate",
-                str(args.rate),
-                "--seconds",
-                str(args.seconds),
-                "--hold",
-                str(args.hold),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        command = [sys.executable, __file__, "--serve-fake", "--flow", flow]
+        command += ["--rate", str(args.rate), "--seconds", str(args.seconds)]
+        command += ["--hold", str(args.hold)]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         url = json.loads(child.stdout.readline())["url"]
         password = PASSWORD
     settings = Settings(
-        database={"url": f"sqlite+aiosqlite:///{workdir / 'bench.db'}"},
+        database={"url": db_url},
         ari={"url": url, "password": password, "max_call_seconds": 120},
         challenge={
             "intro_prompts": [],
@@ -124,97 +165,110 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         logging={"level": "WARNING"},
         web={"enabled": False},
     )
+    await seed_nuisance(settings)
     stop = asyncio.Event()
     box: list[Screener] = []
 
-    cpu_at_start: list[resource.struct_rusage] = []
+    def started(service: Screener) -> None:
+        assert service.calls is not None
+        service.calls.stats.keep_latencies = True
+        box.append(service)
 
-    def started(ctx: Screener) -> None:
-        assert ctx.calls is not None
-        ctx.calls.stats.keep_latencies = True
-        box.append(ctx)
-        cpu_at_start.append(resource.getrusage(resource.RUSAGE_SELF))
-
-    service = asyncio.create_task(
+    service_task = asyncio.create_task(
         composition.run(settings, stop_event=stop, started=started, install_signal_handlers=False)
     )
-    peak_active = 0
+    peak_active = peak_queue = 0
+    cpu_start: float | None = None
+    cpu_end = 0.0
+    deadline = time.monotonic() + args.seconds + args.hold + 150
     child_report: dict[str, Any] = {}
-    deadline = time.monotonic() + args.seconds + args.hold + 90
     while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        if box and box[0].calls is not None:
-            peak_active = max(peak_active, box[0].calls.active_calls)
-        if child is not None and child.poll() is not None:
-            break
-        if child is None and time.monotonic() > deadline - 90 + 1:
+        await asyncio.sleep(0.05)
+        if not box or box[0].calls is None:
+            continue
+        service = box[0]
+        assert service.calls is not None
+        if cpu_start is None and service.calls.stats.calls_started:
+            cpu_start = cpu_seconds()
+        peak_active = max(peak_active, service.calls.active_calls)
+        peak_queue = max(peak_queue, service.recorder.pending)
+        done = child is not None and child.poll() is not None
+        if args.url and time.monotonic() > deadline - 150:
+            done = True
+        if done and not service.calls.active_calls and not service.recorder.pending:
+            await asyncio.sleep(0.2)  # the batch the writer holds
+            cpu_end = cpu_seconds()
             break
     if child is not None and child.stdout is not None:
         line = child.stdout.readline()
         child_report = json.loads(line) if line else {}
         child.wait(10)
-        child_report["cpu_seconds"] = round(
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
-            + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
-            1,
-        )
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)  # before shutdown, after start-up
     stop.set()
-    await service
-    cpu_before = cpu_at_start[0]
-    ctx = box[0]
-    assert ctx.calls is not None
-    stats = ctx.calls.stats
+    await service_task
+    service = box[0]
+    assert service.calls is not None
+    stats = service.calls.stats
     calls = max(stats.calls_started, 1)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    import sqlite3
-
-    with sqlite3.connect(workdir / "bench.db") as db:
-        decision_ms = [row[0] for row in db.execute("SELECT decision_ms FROM calls")]
-        outcomes = dict(db.execute("SELECT outcome, count(*) FROM calls GROUP BY outcome"))
+    recorded: list[Any] = []
+    lateness: list[float] = []
+    if db_url.startswith("sqlite"):
+        with sqlite3.connect(db_url.split("///", 1)[1]) as db:
+            recorded = db.execute("SELECT started_at, decided_at, ended_at FROM calls").fetchall()
+            steps = db.execute(
+                "SELECT e.at, c.decided_at FROM call_events e JOIN calls c ON c.id = e.call_id "
+                "WHERE e.kind = 'decided'"
+            ).fetchall()
+            lateness = [
+                (datetime.fromisoformat(at) - datetime.fromisoformat(decided)).total_seconds()
+                for at, decided in steps
+            ]
     return {
+        "flow": flow,
         "calls": stats.calls_started,
-        "calls_recorded": len(decision_ms),
-        "outcomes": outcomes,
-        "policy_lookup_p50_ms": percentile(decision_ms, 50),
-        "policy_lookup_p99_ms": percentile(decision_ms, 99),
+        "calls_recorded": len(recorded),
+        "cpu_ms_per_call": round((cpu_end - (cpu_start or cpu_end)) / calls * 1000, 3),
+        "ari_requests_per_call": round(child_report.get("ari_requests", 0) / calls, 2),
         "fail_open": stats.calls_failed_open,
-        "records_failed": ctx.recorder.stats.failed,
-        "first_request_p50_ms": percentile(stats.first_request_ms, 50),
-        "first_request_p99_ms": percentile(stats.first_request_ms, 99),
-        "first_action_p50_ms": percentile(stats.first_action_ms, 50),
-        "first_action_p99_ms": percentile(stats.first_action_ms, 99),
-        "first_action_median_ms": statistics.median(stats.first_action_ms or [float("nan")]),
-        "cpu_seconds_per_1000_calls": cpu / calls * 1000,
-        "peak_rss_mb": cpu_after.ru_maxrss / 1024,
+        "records_failed": service.recorder.stats.failed,
+        "first_request_p50_ms": round(percentile(stats.first_request_ms, 50), 2),
+        "first_request_p99_ms": round(percentile(stats.first_request_ms, 99), 2),
+        "first_action_p50_ms": round(percentile(stats.first_action_ms, 50), 2),
+        "first_action_p99_ms": round(percentile(stats.first_action_ms, 99), 2),
+        "decided_step_vs_decided_at_max_s": round(max(lateness, default=0.0), 3),
+        "recorder_queue_peak": peak_queue,
         "peak_calls_in_progress": peak_active,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "pbx": child_report,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--flow", default="allow", choices=(*FLOWS, "all"))
     parser.add_argument("--rate", type=float, default=100.0, help="new calls per second")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long to place calls")
-    parser.add_argument("--hold", type=float, default=5.0, help="seconds each call is challenged")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to place calls")
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds each call is challenged")
     parser.add_argument("--url", default="", help="a real Asterisk's ARI URL instead of the fake")
+    parser.add_argument("--db-url", default="", help="a database URL (default: a new SQLite)")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rate * args.seconds > 20_000:
         parser.error("at most 20,000 calls per run")
     if args.serve_fake:
-        asyncio.run(serve_fake(args.rate, args.seconds, args.hold))
+        asyncio.run(serve_fake(args.flow, args.rate, args.seconds, args.hold))
         return
-    result = asyncio.run(run_bench(args))
-    print(json.dumps(result, indent=2))
-    print(
-        f"\n{result['calls']} calls at {args.rate:g}/s, peak {result['peak_calls_in_progress']} "
-        f"in progress; decision latency p50/p99: first request "
-        f"{result['first_request_p50_ms']:.2f}/{result['first_request_p99_ms']:.2f} ms, "
-        f"first action {result['first_action_p50_ms']:.2f}/{result['first_action_p99_ms']:.2f} ms; "
-        f"CPU {result['cpu_seconds_per_1000_calls']:.2f} s per 1,000 calls; "
-        f"peak RSS {result['peak_rss_mb']:.0f} MB"
-    )
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    for flow in FLOWS if args.flow == "all" else (args.flow,):
+        result = asyncio.run(run_flow(args, flow))
+        print(json.dumps(result))
+        print(
+            f"{flow}: {result['calls']} calls at {args.rate:g}/s, {result['calls_recorded']} "
+            f"recorded; CPU {result['cpu_ms_per_call']:.2f} ms a call; "
+            f"{result['ari_requests_per_call']:.1f} ARI requests a call; first action p50/p99 "
+            f"{result['first_action_p50_ms']:.2f}/{result['first_action_p99_ms']:.2f} ms; "
+            f"peak RSS {result['peak_rss_mb']} MB"
+        )
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

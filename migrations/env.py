@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -22,6 +23,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several Screener processes starting together on one server: one upgrades,
+            # the others wait here and then find the schema at head.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('screener-schema'))"))
         context.run_migrations()
 
 

@@ -29,6 +29,7 @@ from screener.ari.connection import AriConnection
 from screener.calls.agi_flow import AgiFlow
 from screener.calls.ari_flow import ScreeningApp
 from screener.calls.desk import CallDesk, DigitChooser, random_digits
+from screener.calls.feed import CallFeed
 from screener.calls.lookup import call_reader
 from screener.calls.recorder import CallRecorder
 from screener.calls.screening import ScreeningService
@@ -78,6 +79,7 @@ class Screener:
     agi: AgiServer | None = None
     mqtt: MqttPublisher | None = None
     web: WebServer | None = None
+    feed: CallFeed | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -144,6 +146,9 @@ def build(
         screener.agi = health.agi = AgiServer(AgiFlow(desk, database.url))
     if settings.mqtt.enabled:
         screener.mqtt = health.mqtt = MqttPublisher(settings, bus)
+    if database.url.startswith("postgresql"):
+        # Other Screener processes on this database: their calls on this bus (live board).
+        screener.feed = CallFeed(database.url, bus)
     if settings.web.enabled:
         from screener.web.app import create_app  # the console's imports cost only when used
 
@@ -187,6 +192,8 @@ async def start(screener: Screener) -> None:
         _task(screener, run_retention(screener.database, screener.settings), "retention")
     if screener.mqtt is not None:
         _task(screener, screener.mqtt.run(), "mqtt-publisher")
+    if screener.feed is not None:
+        _task(screener, screener.feed.run(), "call-feed")
     if screener.agi is not None:
         await screener.agi.start(screener.settings.agi)
     if screener.web is not None:
@@ -243,6 +250,11 @@ async def stop(screener: Screener) -> None:
                     await asyncio.sleep(0.05)
         publisher.cancel()
         await asyncio.gather(publisher, return_exceptions=True)
+    feed = tasks.get("call-feed")
+    if feed is not None:
+        await asyncio.sleep(0.1)  # the feed's batch of the last records
+        feed.cancel()
+        await asyncio.gather(feed, return_exceptions=True)
     if screener.ari is not None:
         await screener.ari.client.aclose()
     await screener.screening.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -59,3 +60,19 @@ def test_models_match_the_migrations(db_url: str) -> None:
             await engine.dispose()
 
     assert asyncio.run(diff()) == []
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_upgrade_once(pg_url: str) -> None:
+    """Several workers start at once on one PostgreSQL: one upgrades, the others wait."""
+    import subprocess
+    import sys
+
+    script = "import sys; from screener.db import migrate; migrate.upgrade(sys.argv[1])"
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script, pg_url], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], errors
+    assert migrate.current(pg_url) == migrate.head_revision()

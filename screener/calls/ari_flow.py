@@ -151,10 +151,19 @@ class CallHandler:
         except Exception as exc:  # database down, bug in a list lookup...
             log.error("decision failed: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
             decision = m.DecisionFailed(type(exc).__name__)
-        # Whatever happened meanwhile (the caller hanging up) comes first.
+        # Whatever happened meanwhile (the caller hanging up) comes first; a shutdown comes
+        # after the decision, so a call the policy allows or blocks is still put through or
+        # blocked, and only a challenge goes back to the dialplan unfinished.
+        shutting_down = not self.app.accepting
         while not self.events.empty():
-            await self._feed(self.events.get_nowait())
+            event = self.events.get_nowait()
+            if isinstance(event, m.ShutdownRequested):
+                shutting_down = True
+            else:
+                await self._feed(event)
         await self._feed(decision)
+        if shutting_down or not self.app.accepting:
+            await self._feed(m.ShutdownRequested())
         while not self.state.finished:
             await self._feed(await self.events.get())
 
@@ -332,9 +341,6 @@ class ScreeningApp:
         channel_id = event.channel.id
         if channel_id in self.handlers:
             return
-        if not self.accepting:
-            self._spawn(self._send_back(channel_id, "service shutting down"))
-            return
         handler = CallHandler(self, event, received)
         self.handlers[channel_id] = handler
         self.call_ids[channel_id] = handler.call_id
@@ -398,17 +404,24 @@ class ScreeningApp:
     # Shutdown ---------------------------------------------------------------------------------
 
     async def shutdown(self, wait_seconds: float = SHUTDOWN_WAIT_SECONDS) -> None:
-        """Stop taking calls and give every call in progress back to the dialplan."""
+        """Give every call in progress back to the dialplan, and record each.
+
+        A call that arrives meanwhile (the socket is still open for the events of the calls
+        in progress) is decided and recorded like any other; its challenge, if it gets one,
+        is skipped the same way.
+        """
         self.accepting = False
         for handler in list(self.handlers.values()):
             handler.deliver(m.ShutdownRequested())
-        pending = [t for t in self.tasks if not t.done()]
-        if pending:
-            _done, still = await asyncio.wait(pending, timeout=wait_seconds)
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.gather(*still, return_exceptions=True)
+        deadline = asyncio.get_running_loop().time() + wait_seconds
+        while pending := [t for t in self.tasks if not t.done()]:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            await asyncio.wait(pending, timeout=left)
 
 
 def _not_supported(exc: AriError) -> bool:

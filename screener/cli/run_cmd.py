@@ -19,13 +19,33 @@ NO_ASTERISK_MESSAGE = (
 )
 
 
-def run(ctx: typer.Context) -> None:
+def run(
+    ctx: typer.Context,
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=32,
+        help="Processes to run (each its own ARI application screener-1, screener-2 ...; "
+        "web and FastAGI ports counted up from the settings; needs PostgreSQL).",
+    ),
+) -> None:
     """Run the service: screen live calls from Asterisk (ARI and/or FastAGI) until stopped.
 
     With neither ``[ari] url`` nor ``[agi] enabled``, the built-in PBX simulator runs
     instead, on its own demo database (``demo.database_url``).
     """
     settings = settings_of(ctx)
+    if workers > 1:
+        from screener.workers import WorkersError, run_workers
+
+        config = ctx.find_root().params.get("config")
+        try:
+            raise typer.Exit(
+                run_workers(settings, workers, ["--config", str(config)] if config else [])
+            )
+        except WorkersError as exc:
+            fail(str(exc), 2)
     try:
         if not settings.ari.url and not settings.agi.enabled:
             typer.echo(NO_ASTERISK_MESSAGE, err=True)

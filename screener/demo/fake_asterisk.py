@@ -52,6 +52,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 log = logging.getLogger(__name__)
 
+_SocketQueue = asyncio.Queue[tuple[str, asyncio.Future[None]] | None]
+
 MEDIA_SECONDS = {
     "sound:beep": 0.4,
     "sound:beeperr": 0.4,
@@ -136,6 +138,8 @@ class FakeChannel:
     behaviour: CallerBehaviour
     state: str = "Ring"
     in_app: bool = False
+    app: str = ""
+    """The Stasis application the call entered."""
     variables: dict[str, str] = field(default_factory=dict)
     heard: list[str] = field(default_factory=list)
     pressed: list[str] = field(default_factory=list)
@@ -229,8 +233,8 @@ class FakeAsterisk:
         self.request_hook: RequestHook | None = None
         self.accepting_websockets = True
         self.websocket_connects = 0
-        self._sockets: dict[WebSocket, asyncio.Queue[tuple[str, asyncio.Future[None]] | None]] = {}
-        self._app_known = False
+        self._sockets: dict[WebSocket, tuple[str, _SocketQueue]] = {}
+        self._known_apps: set[str] = set()
         self._ids = itertools.count(1)
         self._base_id = int(time.time())
         self._injected: list[_Injected] = []
@@ -308,7 +312,7 @@ class FakeAsterisk:
 
     async def drop_websockets(self) -> None:
         """Close every event socket (as a network glitch would)."""
-        for queue in list(self._sockets.values()):
+        for _app, queue in list(self._sockets.values()):
             queue.put_nowait(None)
         for _ in range(100):
             if not self._sockets:
@@ -318,6 +322,10 @@ class FakeAsterisk:
     @property
     def app_connected(self) -> bool:
         return bool(self._sockets)
+
+    def connected(self, app: str) -> bool:
+        """Whether a Screener holds an event socket for ``app``."""
+        return any(name == app for name, _queue in self._sockets.values())
 
     def fail_next(self, method: str, path_regex: str, status: int = 500, times: int = 1) -> None:
         """Answer the next ``times`` matching requests with ``status`` (fault injection)."""
@@ -339,13 +347,16 @@ class FakeAsterisk:
         channel_id: str | None = None,
         announce: bool = True,
         pass_presentation: bool = True,
+        apps: tuple[str, ...] | None = None,
     ) -> FakeChannel:
         """A new inbound call entering ``Stasis(screener,DID,pres=PRESENTATION)`` as the
         shipped dialplan hands it over (``pass_presentation=False``: an older dialplan's
         ``Stasis(screener,DID)``, so Screener must read ``CALLERID(pres)``).
 
         ``announce=False`` puts the channel in the application without a ``StasisStart``
-        (an event lost in transit, or a call left over from a crashed screener).
+        (an event lost in transit, or a call left over from a crashed screener). ``apps``
+        are tried in order, as the shipped dialplan does with several Screener processes:
+        the call enters the first one connected.
         """
         seq = next(self._ids)
         channel = FakeChannel(
@@ -359,14 +370,16 @@ class FakeAsterisk:
             behaviour=behaviour or CallerBehaviour(),
         )
         self.channels[channel.id] = channel
+        candidates = apps or (self.app,)
         if not announce:
-            channel.in_app = True
+            channel.in_app, channel.app = True, candidates[0]
             return channel
-        if not self._sockets:
+        entered = next((app for app in candidates if self.connected(app)), None)
+        if entered is None:
             channel.result = "stasis-failed"
             channel.done.set()
             return channel
-        channel.in_app = True
+        channel.in_app, channel.app = True, entered
         args = [did, f"pres={presentation}"] if pass_presentation else [did]
         self.emit({"type": "StasisStart", "args": args, "channel": channel.as_json()})
         if channel.behaviour.hang_up_at == "ringing":
@@ -411,22 +424,33 @@ class FakeAsterisk:
         data["cause"] = cause
         self.emit({"type": "RecordingFailed", "recording": data})
 
-    def in_app_channels(self) -> list[FakeChannel]:
-        return [c for c in self.channels.values() if c.in_app]
+    def in_app_channels(self, app: str | None = None) -> list[FakeChannel]:
+        return [c for c in self.channels.values() if c.in_app and app in (None, c.app)]
 
     # Events ---------------------------------------------------------------------------------------
 
+    def _app_of(self, event: dict[str, Any]) -> str:
+        """The application an event belongs to: that of the channel it is about."""
+        channel_id = (event.get("channel") or {}).get("id")
+        for key in ("playback", "recording"):
+            target = (event.get(key) or {}).get("target_uri", "")
+            if target.startswith("channel:"):
+                channel_id = target.removeprefix("channel:")
+        channel = self.channels.get(channel_id or "")
+        return channel.app if channel is not None and channel.app else self.app
+
     def emit(self, event: dict[str, Any]) -> asyncio.Future[None]:
-        """Send an event to the application's sockets (lost if none is connected)."""
+        """Send an event to its application's sockets (lost if none is connected)."""
         event.setdefault("timestamp", _now())
         event["asterisk_id"] = ASTERISK_ID
-        event["application"] = self.app
+        app = event["application"] = self._app_of(event)
         text = json.dumps(event)
         loop = asyncio.get_running_loop()
         sent: asyncio.Future[None] = loop.create_future()
-        if not self._sockets:
+        queues = [queue for name, queue in self._sockets.values() if name == app]
+        if not queues:
             sent.set_result(None)
-        for queue in self._sockets.values():
+        for queue in queues:
             queue.put_nowait((text, sent))
         return sent
 
@@ -468,15 +492,15 @@ class FakeAsterisk:
         if (
             not self.accepting_websockets
             or not self._authorised(websocket.headers.get("authorization"))
-            or app != self.app
+            or not app
         ):
             await websocket.close(code=1008)
             return
         await websocket.accept()
         self.websocket_connects += 1
-        self._app_known = True
-        queue: asyncio.Queue[tuple[str, asyncio.Future[None]] | None] = asyncio.Queue()
-        self._sockets[websocket] = queue
+        self._known_apps.add(app)  # Asterisk registers an application on first connect
+        queue: _SocketQueue = asyncio.Queue()
+        self._sockets[websocket] = (app, queue)
         receiver = asyncio.create_task(self._drain_incoming(websocket, queue))
         try:
             while True:
@@ -495,9 +519,7 @@ class FakeAsterisk:
             with contextlib.suppress(Exception):
                 await websocket.close(code=1001)
 
-    async def _drain_incoming(
-        self, websocket: WebSocket, queue: asyncio.Queue[tuple[str, asyncio.Future[None]] | None]
-    ) -> None:
+    async def _drain_incoming(self, websocket: WebSocket, queue: _SocketQueue) -> None:
         try:
             while True:
                 await websocket.receive_text()
@@ -539,12 +561,12 @@ class FakeAsterisk:
         method = request.method
         query = request.query_params
         if parts[0] == "applications" and len(parts) == 2 and method == "GET":
-            if parts[1] != self.app or not self._app_known:
+            if parts[1] not in self._known_apps:
                 return _message(404, "Application not found")
             return JSONResponse(
                 {
-                    "name": self.app,
-                    "channel_ids": [c.id for c in self.in_app_channels()],
+                    "name": parts[1],
+                    "channel_ids": [c.id for c in self.in_app_channels(parts[1])],
                     "bridge_ids": [],
                     "endpoint_ids": [],
                     "device_names": [],

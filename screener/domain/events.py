@@ -213,4 +213,21 @@ class AriDisconnected:
 
 CallEvent = CallStarted | CallDecided | CallFinished | CallDelivered | CallReviewed
 ChangeEvent = ListChanged | PolicyChanged
-Event = CallEvent | ChangeEvent | AriConnected | AriDisconnected
+
+
+@dataclass(frozen=True, slots=True)
+class CallChangedElsewhere:
+    """Another Screener process sharing the database took, finished or reviewed a call
+    (its record is written; the live board reloads it)."""
+
+    kind: ClassVar[str] = "call.changed"
+    call_id: str
+    change: str
+    """The kind of the other process's event (``call.started``, ``call.outcome``...)."""
+    at: datetime
+
+    def payload(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "change": self.change}
+
+
+Event = CallEvent | ChangeEvent | AriConnected | AriDisconnected | CallChangedElsewhere

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from screener.calls.queries import CallFilter, find_calls, get_call
 from screener.db.models import Call
 from screener.domain.events import (
+    CallChangedElsewhere,
     CallDecided,
     CallDelivered,
     CallEvent,
@@ -33,7 +34,14 @@ router = APIRouter()
 BOARD_SIZE = 50
 KEEPALIVE_SECONDS = 15.0
 REMEMBERED_ROWS = 500
-BOARD_EVENTS = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed)
+BOARD_EVENTS = (
+    CallStarted,
+    CallDecided,
+    CallFinished,
+    CallDelivered,
+    CallReviewed,
+    CallChangedElsewhere,
+)
 
 
 @router.get("/")
@@ -62,7 +70,7 @@ def _row_from_call(call: Call) -> dict[str, Any]:
     }
 
 
-def apply_event(row: dict[str, Any], event: CallEvent) -> None:
+def apply_event(row: dict[str, Any], event: CallEvent | CallChangedElsewhere) -> None:
     """Bring a board row up to date with one call event."""
     if isinstance(event, CallStarted):
         row.update(
@@ -100,11 +108,12 @@ def sse_message(event: str, data: str, event_id: str | None = None) -> str:
 
 
 async def _row_for(
-    ctx: WebContext, rows: dict[str, dict[str, Any]], event: CallEvent
+    ctx: WebContext, rows: dict[str, dict[str, Any]], event: CallEvent | CallChangedElsewhere
 ) -> dict[str, Any]:
-    """The board's row for the event's call: from memory, or the database for an older call."""
+    """The board's row for the event's call: from memory, or the database for an older call
+    or one another Screener process handled (always read afresh)."""
     row = rows.get(event.call_id)
-    if row is None:
+    if row is None or isinstance(event, CallChangedElsewhere):
         row = {"id": event.call_id, "started_at": None, "reasons": [], "review_state": None}
         if not isinstance(event, CallStarted):
             async with ctx.database.sessions() as session:

@@ -225,20 +225,26 @@ async def test_max_call_seconds_sends_a_stuck_call_back(sqlite_url: str) -> None
     assert call.outcome == "fail-open" and "max_call_seconds" in (call.outcome_detail or "")
 
 
-async def test_shutdown_stops_taking_calls(sqlite_url: str) -> None:
+async def test_shutdown_skips_challenges_and_records_every_call(sqlite_url: str) -> None:
+    """While stopping, a call in a challenge and one that arrives meanwhile both go back to
+    the dialplan, and both are on record; nothing is sent back unrecorded."""
     async with running_service(slow_digits(sqlite_url)) as run:
         waiting = run.pbx.place_call("anonymous", behaviour=WAITING)
         await in_challenge(run, waiting)
         assert run.ctx.calls is not None
-        await run.ctx.calls.shutdown()
-        late = run.pbx.place_call("anonymous")
+        stopping = asyncio.create_task(run.ctx.calls.shutdown())
+        late = run.pbx.place_call("anonymous", behaviour=WAITING)
         await run.finished(late)
         await run.finished(waiting)
-        call = await run.call_record(waiting)
-        assert run.ctx.calls.stats.calls_started == 1
-    assert late.result == "continued" and "SCREENER_CALL_ID" not in late.variables
-    assert waiting.result == "continued"
-    assert (call.outcome, call.outcome_detail) == ("fail-open", "service shutting down")
+        await stopping
+        records = [await run.call_record(channel) for channel in (waiting, late)]
+        assert run.ctx.calls.stats.calls_started == 2
+    assert waiting.result == late.result == "continued"
+    assert "SCREENER_VERDICT" not in late.variables  # fail-open: the dialplan's own way
+    assert [(c.outcome, c.outcome_detail) for c in records] == [
+        ("fail-open", "service shutting down")
+    ] * 2
+    assert late.prompts_heard == 0  # its challenge never started
 
 
 async def test_sigterm_sends_calls_in_progress_back(sqlite_url: str, tmp_path: Path) -> None:

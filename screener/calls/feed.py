@@ -1,0 +1,118 @@
+"""The calls of every Screener process sharing one PostgreSQL, on every process's bus.
+
+Several Screener processes (each its own ARI application, on one host or several) share
+one PostgreSQL. Each process publishes its own call events on its own bus; the
+:class:`CallFeed` passes them on with PostgreSQL ``NOTIFY`` (after they are written, so
+the record is there) and turns the other processes' notifications into
+:class:`~screener.domain.events.CallChangedElsewhere` events here. The live board of any
+process then shows the calls of all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from screener.domain.events import (
+    CallChangedElsewhere,
+    CallDecided,
+    CallDelivered,
+    CallFinished,
+    CallReviewed,
+    CallStarted,
+)
+from screener.events import EventBus
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "screener_calls"
+BATCH_SECONDS = 0.05
+MAX_PAYLOAD = 7000
+"""PostgreSQL limits a notification to 8,000 bytes: larger batches are split."""
+RECONNECT_MAX_SECONDS = 30.0
+SHARED = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed)
+
+
+def payloads(origin: str, changes: list[tuple[str, str]]) -> list[str]:
+    """Notification payloads for ``(call_id, kind)`` changes, each under the size limit."""
+    out: list[str] = []
+    batch: list[tuple[str, str]] = []
+    for change in changes:
+        batch.append(change)
+        if len(json.dumps({"o": origin, "c": batch})) > MAX_PAYLOAD:
+            batch.pop()
+            out.append(json.dumps({"o": origin, "c": batch}))
+            batch = [change]
+    if batch:
+        out.append(json.dumps({"o": origin, "c": batch}))
+    return out
+
+
+class CallFeed:
+    """One listening connection per process; see the module docstring."""
+
+    def __init__(self, url: str, bus: EventBus) -> None:
+        from screener.db.pg_readers import asyncpg_dsn
+
+        self._dsn = asyncpg_dsn(url)
+        self.bus = bus
+        self.origin = uuid.uuid4().hex
+        self.sent = 0
+        self.received = 0
+        self.connected = False
+
+    def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or message.get("o") == self.origin:
+            return  # our own (or not ours to read)
+        now = datetime.now(UTC)
+        for item in message.get("c", []):
+            if isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item):
+                self.received += 1
+                self.bus.publish(CallChangedElsewhere(item[0][:32], item[1][:32], now))
+
+    async def run(self) -> None:
+        """Until cancelled: listen, and pass this process's call events on."""
+        import asyncpg
+
+        delay = 0.5
+        with self.bus.subscribe(maxsize=10_000, kinds=SHARED) as events:
+            while True:
+                try:
+                    connection = await asyncpg.connect(self._dsn, timeout=10)
+                except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                    log.warning("call feed: cannot connect (%s); retrying", str(exc)[:100])
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+                    continue
+                delay = 0.5
+                try:
+                    await connection.add_listener(CHANNEL, self._heard)
+                    self.connected = True
+                    await self._pass_on(connection, events)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("call feed: connection lost (%s)", str(exc)[:100])
+                finally:
+                    self.connected = False
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=2)
+
+    async def _pass_on(self, connection: Any, events: Any) -> None:
+        while True:
+            first = await events.get()
+            await asyncio.sleep(BATCH_SECONDS)
+            batch = [first]
+            while not events.queue.empty():
+                batch.append(events.queue.get_nowait())
+            changes = [(event.call_id, event.kind) for event in batch]
+            for payload in payloads(self.origin, changes):
+                await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+            self.sent += len(changes)
