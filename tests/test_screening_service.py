@@ -140,11 +140,22 @@ async def test_the_session_reader_and_the_fast_reader_agree(
     database: Database, settings: Settings
 ) -> None:
     await add(database, "scams", ListKind.NUISANCE, lists_repo.EntryInput("0161 496*"))
+    await add(database, "partners", ListKind.CONTACTS, lists_repo.EntryInput("0161 4960123"))
     fast = ScreeningService(settings, call_reader(database.url, database.sessions))
     slow = ScreeningService(settings, SessionCallReader(database.sessions))
-    for number in ("+441614960123", "+442071234567", "anonymous"):
+    # History too: recent calls and a failed challenge, for a number on two lists and not.
+    for number in ("+441614960123", "+442071234567"):
+        for _ in range(2):
+            await record_call(database, fast, number)
+        call_id = await record_call(database, fast, number)
+        await finish_call(database, call_id, "challenge-failed", ChallengeResult.FAILED)
+    for number in ("+441614960123", "+441614960999", "+442071234567", "+447700900123"):
         a, b = await fast.decide(CallFacts(number)), await slow.decide(CallFacts(number))
-        assert a.decision.reasons == b.decision.reasons and a.history == b.history
+        assert a.decision == b.decision and a.history == b.history, number
+    both = await fast.decide(CallFacts("+441614960123"))
+    assert [m.list_name for m in both.decision.matches] == ["partners", "scams"]
+    assert both.history.recent_calls == 3
+    assert both.history.last_challenge_result is ChallengeResult.FAILED
     await fast.close()
 
 

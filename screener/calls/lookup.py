@@ -23,8 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from screener.db.engine import driver_connection, open_sqlite_reader, sqlite_path
 from screener.domain.model import CallerHistory, ListMatch
+from screener.domain.numbers import candidate_prefixes
 from screener.domain.vocabulary import ChallengeResult
-from screener.lists.matching import list_matches, pg_matches, sqlite_matches
+from screener.lists.matching import (
+    list_matches,
+    matches_in,
+    pg_lookup_sql,
+    pg_matches,
+    sqlite_matches,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +64,31 @@ _SQLITE_LAST_CHALLENGE = (
     "WHERE caller_number = ? AND started_at >= ? AND challenge_result IN ('passed', 'failed') "
     "ORDER BY started_at DESC LIMIT 1"
 )
-# Both history questions in one round trip (each costs more than the query itself).
-_PG_HISTORY = (
-    "SELECT (SELECT count(*) FROM calls WHERE caller_number = $1 AND started_at >= $2), "
-    "last.challenge_result, last.ended_at, last.started_at "
-    "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
-    "SELECT challenge_result, ended_at, started_at FROM calls "
-    "WHERE caller_number = $1 AND started_at >= $3 AND challenge_result IN ('passed', 'failed') "
-    "ORDER BY started_at DESC LIMIT 1) AS last ON true"
+
+
+def _pg_history_sql(number: str, repeat_since: str, challenge_since: str) -> str:
+    """Both history questions in one statement (a round trip costs more than the query)."""
+    # Only placeholders ($1...) are put in, by this module.
+    return (
+        f"SELECT (SELECT count(*) FROM calls WHERE caller_number = {number} "  # noqa: S608
+        f"AND started_at >= {repeat_since}), "
+        "last.challenge_result, last.ended_at, last.started_at "
+        "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+        f"SELECT challenge_result, ended_at, started_at FROM calls "
+        f"WHERE caller_number = {number} AND started_at >= {challenge_since} "
+        "AND challenge_result IN ('passed', 'failed') "
+        "ORDER BY started_at DESC LIMIT 1) AS last ON true"
+    )
+
+
+_PG_HISTORY = _pg_history_sql("$1", "$2", "$3")
+_HISTORY_COLUMNS = 4
+_PG_READ = (
+    f"SELECT h.*, m.* FROM ({_pg_history_sql('$1', '$3', '$4')}) AS h "  # noqa: S608
+    f"LEFT JOIN ({pg_lookup_sql(values='$2', number='$1')}) AS m ON true"
 )
+"""The list lookup and the history in one round trip: a row per match, each carrying the
+history, or one row with empty match columns when nothing matches."""
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -101,6 +124,19 @@ def sqlite_history(
 async def pg_history(connection: Any, e164: str, window: HistoryWindow) -> CallerHistory:
     row = await connection.fetchrow(_PG_HISTORY, e164, window.repeat_since, window.challenge_since)
     return _history(int(row[0]), row[1], row[2] or row[3])
+
+
+async def pg_read(
+    connection: Any, e164: str, now: datetime, window: HistoryWindow
+) -> tuple[list[ListMatch], CallerHistory]:
+    """List matches and history of ``e164`` in one statement (:data:`_PG_READ`)."""
+    rows = await connection.fetch(
+        _PG_READ, e164, candidate_prefixes(e164), window.repeat_since, window.challenge_since
+    )
+    first = rows[0]
+    history = _history(int(first[0]), first[1], first[2] or first[3])
+    found = [tuple(row)[_HISTORY_COLUMNS:] for row in rows if row[_HISTORY_COLUMNS] is not None]
+    return matches_in(found, now), history
 
 
 async def caller_history(session: AsyncSession, e164: str, window: HistoryWindow) -> CallerHistory:
@@ -206,9 +242,9 @@ class PgCallReader:
         self, e164: str, now: datetime, window: HistoryWindow | None
     ) -> tuple[list[ListMatch], CallerHistory]:
         async with self._readers.connection() as conn:
-            matches = await pg_matches(conn, e164, now)
-            history = await pg_history(conn, e164, window) if window else CallerHistory()
-        return matches, history
+            if window is None:
+                return await pg_matches(conn, e164, now), CallerHistory()
+            return await pg_read(conn, e164, now, window)
 
     async def close(self) -> None:
         await self._readers.close()

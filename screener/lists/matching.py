@@ -28,12 +28,18 @@ _LOOKUP = text(
     "WHERE e.value IN :values AND (e.is_prefix OR e.value = :number)"
 ).bindparams(bindparam("values", expanding=True))
 
-_PG_LOOKUP = (
-    str(_LOOKUP.text)
-    .replace("IN :values", "= ANY($1::varchar[])")
-    .replace(":number", "$2::varchar")
-)
-"""``_LOOKUP`` for asyncpg: one prepared statement whatever the number's length."""
+
+def pg_lookup_sql(values: str = "$1", number: str = "$2") -> str:
+    """``_LOOKUP`` for asyncpg with these placeholders for the candidate prefixes (an
+    array) and the number: one prepared statement whatever the number's length."""
+    return (
+        str(_LOOKUP.text)
+        .replace("IN :values", f"= ANY({values}::varchar[])")
+        .replace(":number", f"{number}::varchar")
+    )
+
+
+_PG_LOOKUP = pg_lookup_sql()
 
 
 @lru_cache(maxsize=32)
@@ -51,7 +57,8 @@ def _as_aware(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _matches(rows: Iterable[Sequence[Any]], now: datetime) -> list[ListMatch]:
+def matches_in(rows: Iterable[Sequence[Any]], now: datetime) -> list[ListMatch]:
+    """The entries in force at ``now`` among lookup rows (the lookup's columns, in order)."""
     matches: list[ListMatch] = []
     for row in rows:
         valid_from = _as_aware(row[4])
@@ -80,12 +87,12 @@ def _matches(rows: Iterable[Sequence[Any]], now: datetime) -> list[ListMatch]:
 def sqlite_matches(connection: sqlite3.Connection, e164: str, now: datetime) -> list[ListMatch]:
     candidates = candidate_prefixes(e164)
     rows = connection.execute(_sqlite_lookup(len(candidates)), (*candidates, e164)).fetchall()
-    return _matches(rows, now)
+    return matches_in(rows, now)
 
 
 async def pg_matches(connection: Any, e164: str, now: datetime) -> list[ListMatch]:
     rows = await connection.fetch(_PG_LOOKUP, candidate_prefixes(e164), e164)
-    return _matches(rows, now)
+    return matches_in(rows, now)
 
 
 async def list_matches(
