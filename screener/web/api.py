@@ -320,7 +320,7 @@ def _member(kind: type[E], value: str | None, field: str) -> E | None:
 # -- calls -------------------------------------------------------------------
 
 
-@router.get("/calls", response_model=CallsPageOut)
+@router.get("/calls", summary="Calls, newest first", response_model=CallsPageOut)
 async def api_calls(
     user: Reception,
     ctx: Ctx,
@@ -357,7 +357,7 @@ async def api_calls(
     return {"calls": calls, "next": cursor.encode() if cursor else None}
 
 
-@router.get("/calls/{call_id}", response_model=CallDetailOut)
+@router.get("/calls/{call_id}", summary="One call with its timeline", response_model=CallDetailOut)
 async def api_call(call_id: str, user: Reception, ctx: Ctx) -> dict[str, Any]:
     async with ctx.database.sessions() as session:
         call = await get_call(session, call_id[:32])
@@ -366,7 +366,7 @@ async def api_call(call_id: str, user: Reception, ctx: Ctx) -> dict[str, Any]:
         return call_as_dict(call, events=True)
 
 
-@router.post("/calls/{call_id}/review", response_model=ReviewOut)
+@router.post("/calls/{call_id}/review", summary="Review a call", response_model=ReviewOut)
 async def api_review(
     call_id: str, body: ReviewIn, request: Request, user: Reception, ctx: Ctx
 ) -> dict[str, Any]:
@@ -402,7 +402,9 @@ async def _list_caller(
     return {"list": list_as_dict(listed.number_list), "entry": entry_as_dict(listed.entry)}
 
 
-@router.post("/calls/{call_id}/block", response_model=ListedOut)
+@router.post(
+    "/calls/{call_id}/block", summary="Block the caller's number", response_model=ListedOut
+)
 async def api_block(
     call_id: str, body: BlockIn, request: Request, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -410,7 +412,9 @@ async def api_block(
     return await _list_caller(call_id, body, request, user, ctx, True)
 
 
-@router.post("/calls/{call_id}/allow", response_model=ListedOut)
+@router.post(
+    "/calls/{call_id}/allow", summary="Always allow the caller's number", response_model=ListedOut
+)
 async def api_allow(
     call_id: str, body: BlockIn, request: Request, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -419,13 +423,13 @@ async def api_allow(
     return await _list_caller(call_id, body, request, user, ctx, False)
 
 
-@router.post("/check", response_model=CheckOut)
+@router.post("/check", summary="What Screener would do with a number", response_model=CheckOut)
 async def api_check(body: CheckIn, user: Reception, ctx: Ctx) -> dict[str, Any]:
     """What Screener would do with a call from this number (as ``screener check --json``)."""
     return await run_check(ctx, body.number, body.name, body.trunk, body.withheld)
 
 
-@router.get("/rules", response_model=RulesOut)
+@router.get("/rules", summary="Every screening rule", response_model=RulesOut)
 async def api_rules(user: Reception) -> dict[str, Any]:
     """Every screening rule: its code, label, explanation, default action and advice."""
     return {
@@ -456,7 +460,7 @@ async def _list(ctx: Ctx, list_id: int) -> NumberList:
     return found
 
 
-@router.get("/lists", response_model=ListsOut)
+@router.get("/lists", summary="Lists with their entry counts", response_model=ListsOut)
 async def api_lists(user: ListEditor, ctx: Ctx) -> dict[str, Any]:
     async with ctx.database.sessions() as session:
         rows = await all_lists(session)
@@ -465,6 +469,7 @@ async def api_lists(user: ListEditor, ctx: Ctx) -> dict[str, Any]:
 
 @router.post(
     "/lists",
+    summary="Create a list",
     status_code=201,
     response_model=ListOut,
     responses={409: {"model": ErrorOut, "description": "a list of that name exists"}},
@@ -479,7 +484,7 @@ async def api_create_list(body: ListIn, request: Request, user: Admin, ctx: Ctx)
     return list_as_dict(created)
 
 
-@router.patch("/lists/{list_id}", response_model=ListOut)
+@router.patch("/lists/{list_id}", summary="Change a list", response_model=ListOut)
 async def api_update_list(
     list_id: int, body: ListPatch, request: Request, user: Admin, ctx: Ctx
 ) -> dict[str, Any]:
@@ -498,13 +503,13 @@ async def api_update_list(
     return list_as_dict(updated)
 
 
-@router.delete("/lists/{list_id}", status_code=204)
+@router.delete("/lists/{list_id}", summary="Delete a list", status_code=204)
 async def api_delete_list(list_id: int, request: Request, user: Admin, ctx: Ctx) -> None:
     await _list(ctx, list_id)
     await lists_service.delete_list(ctx.uow(actor(request, user)), list_id)
 
 
-@router.get("/lists/{list_id}/entries", response_model=EntriesPageOut)
+@router.get("/lists/{list_id}/entries", summary="A list's entries", response_model=EntriesPageOut)
 async def api_entries(
     list_id: int,
     user: ListEditor,
@@ -524,6 +529,7 @@ async def api_entries(
 
 @router.post(
     "/lists/{list_id}/entries",
+    summary="Add an entry",
     status_code=201,
     response_model=EntryOut,
     responses={
@@ -562,7 +568,9 @@ async def api_add_entry(
     return entry_as_dict(changes[0].entry)
 
 
-@router.patch("/lists/{list_id}/entries/{entry_id}", response_model=EntryOut)
+@router.patch(
+    "/lists/{list_id}/entries/{entry_id}", summary="Change an entry", response_model=EntryOut
+)
 async def api_edit_entry(
     list_id: int, entry_id: int, body: EntryPatch, request: Request, user: ListEditor, ctx: Ctx
 ) -> dict[str, Any]:
@@ -584,7 +592,7 @@ async def api_edit_entry(
     return entry_as_dict(entry)
 
 
-@router.delete("/lists/{list_id}/entries/{entry_id}", status_code=204)
+@router.delete("/lists/{list_id}/entries/{entry_id}", summary="Remove an entry", status_code=204)
 async def api_remove_entry(
     list_id: int, entry_id: int, request: Request, user: ListEditor, ctx: Ctx
 ) -> None:

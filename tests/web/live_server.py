@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, users: bool = True, time_zone: str = "") -> None:
         self.settings = Settings(
             database=DatabaseSettings(url=f"sqlite+aiosqlite:///{directory / 'live.db'}"),
             web=WebSettings(
@@ -44,9 +44,12 @@ class LiveServer:
                 port=free_port(),
                 secret_key=SecretStr("live-secret-" + "y" * 40),
                 secure_cookies=False,
+                time_zone=time_zone,
             ),
             ari=AriSettings(recordings_dir=str(directory)),
         )
+        self.with_users = users
+        self.directory = directory
         self.url = f"http://127.0.0.1:{self.settings.web.port}"
         self.loop = asyncio.new_event_loop()
         self.bus = EventBus()
@@ -73,8 +76,9 @@ class LiveServer:
                 self.settings, call_reader(database.url, database.sessions)
             )
             setup = Actor.system("test")
-            await users.create_user(UnitOfWork(database, setup), "admin", PASSWORD, "admin")
-            await users.create_user(UnitOfWork(database, setup), "desk", PASSWORD, "reception")
+            if self.with_users:
+                await users.create_user(UnitOfWork(database, setup), "admin", PASSWORD, "admin")
+                await users.create_user(UnitOfWork(database, setup), "desk", PASSWORD, "reception")
             app = create_app(self.settings, database, self.screening, self.bus)
             server = WebServer(self.settings.web, app)
             await server.start()

@@ -151,11 +151,12 @@ def test_block_from_call_page_then_list(page: Page, server: LiveServer) -> None:
     page.goto(server.url + f"/calls/{call_id}")
     page.locator("#block-expiry").select_option("7")
     page.locator("#block-note").fill("cold calls")
-    page.get_by_role("button", name="Block +447700900456").click()
+    page.get_by_role("button", name="Block 07700 900456").click()
     expect(page.get_by_role("status")).to_contain_text("added to \u201cBlocked from console\u201d")
     page.get_by_role("link", name="Lists").click()
     page.get_by_role("link", name="Blocked from console").click()
-    expect(page.locator("#entries")).to_contain_text("+447700900456")
+    expect(page.locator("#entries")).to_contain_text("07700 900456")
+    expect(page.locator("#entries code[title='+447700900456']")).to_be_visible()
     expect(page.locator("#entries")).to_contain_text("Pushy Sales")
     page.screenshot(path=str(SHOTS / "list-after-block.png"), full_page=True)
     page.get_by_role("link", name="Audit log").click()
@@ -219,7 +220,7 @@ def test_bulk_import_with_a_bad_row(page: Page, server: LiveServer, tmp_path: Pa
     page.get_by_role("button", name="Upload and import").click()
     expect(page.locator("#import-status[data-state='done']")).to_contain_text("1 added")
     page.get_by_role("link", name="Imported nuisance").click()
-    expect(page.locator("#entries")).to_contain_text("+447700900101")
+    expect(page.locator("#entries")).to_contain_text("07700 900101")
 
 
 def test_reception_is_denied_admin_pages(page: Page, server: LiveServer) -> None:
