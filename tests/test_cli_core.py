@@ -349,3 +349,25 @@ def test_check_file_reads_an_enormous_line_in_bounded_memory(tmp_path: Path) -> 
     assert numbers[0] == "07911123456" and numbers[2] == "anonymous"
     assert len(numbers) == 3 and len(numbers[1]) == 1024
     assert peak < 2_000_000
+
+
+def test_check_decides_with_the_policy_an_admin_changed(cli: Cli, db_url: str) -> None:
+    """An action changed in the console (stored in the database) is what check uses."""
+    import asyncio
+
+    from screener.application.unit_of_work import UnitOfWork
+    from screener.db.lifecycle import open_database
+    from screener.domain.model import Actor
+    from screener.policy.service import change_actions
+    from screener.settings import Settings
+
+    async def withheld_blocked() -> None:
+        settings = Settings(database=DatabaseSettings(url=db_url))
+        async with open_database(settings.database, upgrade=True) as db:
+            await change_actions(
+                UnitOfWork(db, Actor.cli("admin")), settings, {"withheld": "block"}
+            )
+
+    assert json.loads(cli("check", "--json", "anonymous", stdout=True))["action"] == "challenge"
+    asyncio.run(withheld_blocked())
+    assert json.loads(cli("check", "--json", "anonymous", stdout=True))["action"] == "block"

@@ -84,6 +84,27 @@ def test_check_imports_neither_the_console_nor_the_migrations(tmp_path: Path) ->
     assert loaded_after(CHECK, tmp_path, existing) == []
 
 
+def test_check_on_sqlite_reads_with_the_stdlib_driver(tmp_path: Path) -> None:
+    """SQLAlchemy's import is most of a short command's start-up: a check on SQLite reads
+    the file as the service's per-call reads do, with :mod:`sqlite3`."""
+    existing = f"sqlite+aiosqlite:///{tmp_path / 'screener.db'}"
+    migrate.upgrade(existing)
+    code = CHECK.replace('"--no-history"', '"--json"')
+    script = code + "\nimport sys\nprint(sorted(m for m in sys.modules if 'sqlalchemy' in m))"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"SCREENER_DATABASE__URL": existing, "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    decided, modules = result.stdout.strip().splitlines()
+    assert json.loads(decided)["action"] == "allow"
+    assert modules == "[]"
+
+
 def test_check_on_a_database_with_no_schema_yet(
     db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -17,11 +17,9 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from screener.db.engine import driver_connection, open_sqlite_reader, sqlite_path
+from screener.db.sqlite_files import open_sqlite_reader, sqlite_path
 from screener.domain.model import CallerHistory, ListMatch
 from screener.domain.numbers import candidate_prefixes
 from screener.domain.vocabulary import ChallengeResult
@@ -32,6 +30,9 @@ from screener.lists.matching import (
     pg_matches,
     sqlite_matches,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,8 @@ async def pg_read(
 
 async def caller_history(session: AsyncSession, e164: str, window: HistoryWindow) -> CallerHistory:
     """How often ``e164`` called recently and how its last challenge went."""
+    from screener.db.engine import driver_connection
+
     driver = await driver_connection(session)
     if isinstance(driver, sqlite3.Connection):
         return sqlite_history(driver, e164, window)

@@ -11,8 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING
 
 from screener.calls.lookup import CallReader, HistoryWindow, SessionCallReader
 from screener.domain.model import CallerHistory, CallFacts, Decision, ListMatch
@@ -20,6 +19,9 @@ from screener.domain.numbers import NumberAnalyser
 from screener.domain.policy import Policy, decide
 from screener.policy.store import build_policy, load_policy
 from screener.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
 

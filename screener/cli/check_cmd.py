@@ -157,6 +157,9 @@ async def _check_all(settings: Settings, request: _Request) -> None:
         )
         await _decide_all(ScreeningService(settings, _NoData(), build_policy(settings)), request)
         return
+    if settings.database.url.startswith("sqlite"):
+        await _check_on_sqlite(settings, request)
+        return
     # The engine itself, not open_database(): that module brings in Alembic for its
     # schema upgrade, which check never does, and importing Alembic costs a fifth of the
     # command's start-up.
@@ -178,6 +181,47 @@ async def _check_all(settings: Settings, request: _Request) -> None:
             await _decide_all(service, request)
     finally:
         await engine.dispose()
+
+
+async def _check_on_sqlite(settings: Settings, request: _Request) -> None:
+    """Read a SQLite file with the stdlib driver, as the service's per-call reads do: no
+    SQLAlchemy to import, so a check answers in a fraction of the time."""
+    import sqlite3
+
+    from screener.calls.lookup import SqliteCallReader
+    from screener.calls.screening import ScreeningService
+    from screener.db.sqlite_files import open_sqlite_reader, sqlite_path
+    from screener.policy.store import build_policy, sqlite_overrides
+
+    url = settings.database.url
+    try:
+        connection = open_sqlite_reader(url)
+        if connection is None:  # an in-memory database: nothing in it
+            raise sqlite3.OperationalError("no database file")
+        try:
+            tables = connection.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                "AND name IN ('alembic_version', 'policy_settings')"
+            ).fetchone()[0]
+            overrides = sqlite_overrides(connection) if tables == 2 else None
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        fail(f"cannot read the database {sqlite_path(url)}: {exc}")
+    if overrides is None:
+        _nothing_known(
+            f"the database {sqlite_path(url)} has no Screener tables yet "
+            "('screener db upgrade' creates them)"
+        )
+        await _decide_all(ScreeningService(settings, _NoData(), build_policy(settings)), request)
+        return
+    reader = SqliteCallReader(url)
+    try:
+        await _decide_all(
+            ScreeningService(settings, reader, build_policy(settings, overrides)), request
+        )
+    finally:
+        await reader.close()
 
 
 async def _has_schema(session: AsyncSession) -> bool:

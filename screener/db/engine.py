@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
+from screener.db.sqlite_files import SQLITE_MMAP_BYTES, is_sqlite
 from screener.settings import DatabaseSettings
-
-SQLITE_MMAP_BYTES = 2**31 - 2**16
-"""SQLite's largest memory map (SQLITE_MAX_MMAP_SIZE in the usual builds)."""
-
-
-def is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -47,33 +40,6 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def sqlite_path(url: str) -> str:
-    """The file path inside a ``sqlite+aiosqlite:///path`` URL."""
-    return url.split(":///", 1)[1].split("?", 1)[0]
-
-
-SQLITE_READER_TIMEOUT = 0.5
-"""Seconds a reader waits for a lock (rare in WAL mode) before the read fails."""
-
-
-def open_sqlite_reader(url: str) -> sqlite3.Connection | None:
-    """A read-only stdlib connection to the SQLite file of ``url`` (None for an in-memory
-    database or a file that does not exist yet).
-
-    Autocommit: each statement sees what is committed at that moment. For use on one
-    thread (the event loop's); it never writes (``query_only``).
-    """
-    path = sqlite_path(url)
-    if not path or path == ":memory:" or "mode=memory" in url or not Path(path).is_file():
-        return None
-    connection = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=SQLITE_READER_TIMEOUT
-    )
-    connection.execute("PRAGMA query_only=ON")
-    connection.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
-    return connection
 
 
 _DRIVER_KEY = "screener.driver_connection"

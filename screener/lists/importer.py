@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from sqlalchemy import text as sql_text
 
 from screener.audit.log import audit_entry
-from screener.db.engine import is_sqlite, sqlite_path
 from screener.db.lifecycle import Database
+from screener.db.sqlite_files import is_sqlite, sqlite_path
 from screener.domain.events import ListChanged
 from screener.domain.model import Actor
 from screener.domain.vocabulary import AuditAction

@@ -11,31 +11,30 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from screener.db.engine import driver_connection
 from screener.domain.model import ListMatch
 from screener.domain.numbers import candidate_prefixes
 from screener.domain.vocabulary import Action, ListKind
 
-_LOOKUP = text(
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+_LOOKUP = (
     "SELECT e.id, e.value, e.is_prefix, e.label, e.valid_from, e.expires_at, "
     "l.id, l.name, l.action, l.kind "
     "FROM list_entries e JOIN lists l ON l.id = e.list_id "
     "WHERE e.value IN :values AND (e.is_prefix OR e.value = :number)"
-).bindparams(bindparam("values", expanding=True))
+)
+"""The lookup, with ``:values`` (the number and its prefixes) and ``:number`` to fill in
+with the driver's placeholders."""
 
 
 def pg_lookup_sql(values: str = "$1", number: str = "$2") -> str:
     """``_LOOKUP`` for asyncpg with these placeholders for the candidate prefixes (an
     array) and the number: one prepared statement whatever the number's length."""
-    return (
-        str(_LOOKUP.text)
-        .replace("IN :values", f"= ANY({values}::varchar[])")
-        .replace(":number", f"{number}::varchar")
+    return _LOOKUP.replace("IN :values", f"= ANY({values}::varchar[])").replace(
+        ":number", f"{number}::varchar"
     )
 
 
@@ -46,7 +45,7 @@ _PG_LOOKUP = pg_lookup_sql()
 def _sqlite_lookup(candidates: int) -> str:
     """``_LOOKUP`` for the stdlib driver with ``candidates`` placeholders (a cached statement)."""
     marks = ", ".join("?" * candidates)
-    return str(_LOOKUP.text).replace(":values", f"({marks})").replace(":number", "?")
+    return _LOOKUP.replace(":values", f"({marks})").replace(":number", "?")
 
 
 def _as_aware(value: datetime | str | None) -> datetime | None:
@@ -99,6 +98,8 @@ async def list_matches(
     session: AsyncSession, e164: str, now: datetime | None = None
 ) -> list[ListMatch]:
     """Every list entry in force at ``now`` that matches ``e164`` exactly or as a prefix."""
+    from screener.db.engine import driver_connection
+
     now = now or datetime.now(UTC)
     driver = await driver_connection(session)
     if isinstance(driver, sqlite3.Connection):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from screener.db.models import PolicySetting
 from screener.domain.numbers import InvalidEntry, NumberAnalyser
 from screener.domain.policy import Policy
 from screener.domain.rules import CONFIGURABLE, default_actions
 from screener.domain.vocabulary import Action, ReasonCode
 from screener.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def file_actions(settings: Settings) -> dict[ReasonCode, Action]:
@@ -58,8 +59,18 @@ def build_policy(settings: Settings, overrides: Mapping[str, str] | None = None)
 
 async def load_overrides(session: AsyncSession) -> dict[str, str]:
     """The rule actions an admin changed at run time, by reason code."""
+    from sqlalchemy import select
+
+    from screener.db.models import PolicySetting
+
     rows = await session.execute(select(PolicySetting.key, PolicySetting.value))
     return {key: value for key, value in rows}
+
+
+def sqlite_overrides(connection: sqlite3.Connection) -> dict[str, str]:
+    """:func:`load_overrides` on a stdlib SQLite connection (``screener check``)."""
+    rows = connection.execute("SELECT key, value FROM policy_settings").fetchall()
+    return {str(key): str(value) for key, value in rows}
 
 
 async def load_policy(settings: Settings, session: AsyncSession) -> Policy:

@@ -14,8 +14,8 @@ from typing import IO
 
 from fastapi import UploadFile
 
-from screener.db.engine import is_sqlite, sqlite_path
 from screener.db.models import NumberList
+from screener.db.sqlite_files import is_sqlite, sqlite_path
 from screener.domain.model import Actor
 from screener.lists.export import ExportFormat, export_list
 from screener.lists.import_reader import (

@@ -7,7 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
-from screener.db.engine import is_sqlite, sqlite_path
+from screener.db.sqlite_files import is_sqlite, sqlite_path
 from screener.settings import Settings
 
 log = logging.getLogger(__name__)
