@@ -26,15 +26,15 @@ from screener.domain.vocabulary import (
     Verdict,
 )
 from screener.lists.repo import ListError
-from screener.web.context import web_context
-from screener.web.deps import ListEditor, Reception, actor
-from screener.web.recordings import (
+from screener.recordings import (
     RecordingUnavailable,
     ari_recording_status,
     media_type,
     open_ari_recording,
     recording_status,
 )
+from screener.web.context import web_context
+from screener.web.deps import ListEditor, Reception, actor
 from screener.web.rendering import flash, render
 
 router = APIRouter()

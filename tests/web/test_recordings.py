@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from screener.demo.fake_asterisk import FakeAsterisk, wav_tone
 from screener.settings import Settings
 from screener.web.app import create_app
-from screener.web.recordings import recording_status
+from screener.recordings import recording_status
 from tests.support.calls import record_call
 from tests.web.conftest import SignedIn, WebApp, client_for, login
 
