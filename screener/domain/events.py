@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from screener.domain.model import Actor, CallEnding, CallFacts, Decision
+from screener.domain.model import Actor, CallEnding, CallFacts, Claim, Decision, Reason
 from screener.domain.vocabulary import (
     AuditAction,
     CallSource,
     Delivery,
     ReasonCode,
     ReviewState,
+    TranscriptStatus,
 )
 
 
@@ -156,6 +157,52 @@ class CallReviewed:
 
 
 @dataclass(frozen=True, slots=True)
+class CallTranscribed:
+    """What the caller said in a recording is known (or why it is not): its transcript and
+    any claims of authority, written to the call's record.
+
+    ``reason`` is the ``claims_authority`` reason added to the call (None without claims),
+    with the action in force when the transcript was made. It comes after the call's
+    decision and never changes it; a call still waiting for reception can act on it.
+    ``text`` is attacker-controlled: what the caller said.
+    """
+
+    kind: ClassVar[str] = "call.transcript"
+    call_id: str
+    site: str
+    recording: str
+    status: TranscriptStatus
+    text: str
+    claims: tuple[Claim, ...]
+    reason: Reason | None
+    flagged: bool
+    """Whether the call is flagged now (a claim flags it)."""
+    model: str
+    at: datetime
+    """When the transcript was ready."""
+    recorded_at: datetime
+    """When the recording ended."""
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "site": self.site,
+            "recording": self.recording,
+            "status": self.status.value,
+            "transcript": self.text,
+            "claims": [
+                {"category": c.category.value, "phrase": c.phrase, "term": c.term}
+                for c in self.claims
+            ],
+            "reason": self.reason.as_dict() if self.reason else None,
+            "flagged": self.flagged,
+            "model": self.model,
+            "recorded_at": self.recorded_at.isoformat(),
+            "transcribed_at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ListChanged:
     """A list or its entries changed (on this instance or, seen in the audit log, another)."""
 
@@ -211,7 +258,9 @@ class AriDisconnected:
         return {"url": self.url}
 
 
-CallEvent = CallStarted | CallDecided | CallFinished | CallDelivered | CallReviewed
+CallEvent = (
+    CallStarted | CallDecided | CallFinished | CallDelivered | CallReviewed | CallTranscribed
+)
 ChangeEvent = ListChanged | PolicyChanged
 
 

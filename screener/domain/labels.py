@@ -15,11 +15,13 @@ from screener.domain.vocabulary import (
     Action,
     CallSource,
     ChallengeResult,
+    ClaimCategory,
     Delivery,
     Outcome,
     ReviewState,
     Step,
     TimelineKind,
+    TranscriptStatus,
     Verdict,
 )
 
@@ -114,6 +116,28 @@ TIMELINE: Mapping[TimelineKind, str] = MappingProxyType(
         TimelineKind.REVIEWED: "Reviewed",
         TimelineKind.BLOCKED: "Number blocked",
         TimelineKind.ALLOWED: "Number allowed",
+        TimelineKind.TRANSCRIBED: "What the caller said",
+    }
+)
+
+TRANSCRIPT_STATUSES: Mapping[TranscriptStatus, str] = MappingProxyType(
+    {
+        TranscriptStatus.DONE: "Transcribed",
+        TranscriptStatus.SKIPPED: "Not transcribed: too many at once",
+        TranscriptStatus.FAILED: "Could not be transcribed",
+        TranscriptStatus.TIMED_OUT: "Not transcribed: took too long",
+    }
+)
+
+CLAIM_CATEGORIES: Mapping[ClaimCategory, str] = MappingProxyType(
+    {
+        ClaimCategory.POLICE: "Police",
+        ClaimCategory.HMRC: "HMRC or tax",
+        ClaimCategory.BANK: "Bank",
+        ClaimCategory.TECH_SUPPORT: "Technical support",
+        ClaimCategory.COURT: "Court or bailiffs",
+        ClaimCategory.COURIER: "Courier or customs",
+        ClaimCategory.GIFT_CARD_CRYPTO: "Gift cards or crypto",
     }
 )
 
@@ -128,6 +152,8 @@ _BY_TYPE: Mapping[type[StrEnum], Mapping[Any, str]] = MappingProxyType(
         CallSource: SOURCES,
         Step: STEPS,
         TimelineKind: TIMELINE,
+        TranscriptStatus: TRANSCRIPT_STATUSES,
+        ClaimCategory: CLAIM_CATEGORIES,
     }
 )
 

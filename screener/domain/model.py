@@ -9,6 +9,7 @@ from screener.domain.rules import IMPERSONATION
 from screener.domain.vocabulary import (
     Action,
     ChallengeResult,
+    ClaimCategory,
     ListKind,
     NumberProblem,
     NumberType,
@@ -118,6 +119,27 @@ class Decision:
     @property
     def reason_codes(self) -> tuple[str, ...]:
         return tuple(r.code.value for r in self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim of authority in a transcript: ``phrase`` is ``text[start:end]`` of the text
+    the matcher read (``screener.speech.claims``); ``term`` is the list entry it matched."""
+
+    category: ClaimCategory
+    phrase: str
+    start: int
+    end: int
+    term: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "category": self.category.value,
+            "phrase": self.phrase,
+            "start": self.start,
+            "end": self.end,
+            "term": self.term,
+        }
 
 
 @dataclass(frozen=True, slots=True)

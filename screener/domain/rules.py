@@ -24,6 +24,8 @@ class RuleGroup(StrEnum):
     NUMBER = "number"
     ORIGIN = "origin"
     HISTORY = "history"
+    SPEECH = "speech"
+    """What the caller said in their recording (applied after the call's decision)."""
     NONE = "none"
 
 
@@ -217,6 +219,18 @@ _RULES = (
         "Recently passed the check",
         "This number recently passed the press-a-digit check.",
         Action.ALLOW,
+    ),
+    Rule(
+        ReasonCode.CLAIMS_AUTHORITY,
+        RuleGroup.SPEECH,
+        "Claims to be an authority",
+        "In the recording of their name and reason, the caller says they are the police, "
+        "HMRC, a bank, technical support, a court or a courier, or asks for gift cards or "
+        "cryptocurrency: what phone scammers pretend and ask. It is found after the call's "
+        "decision, so it warns reception and flags the call for review.",
+        Action.ALLOW,
+        "In their recording the caller mentions {claims}: scammers often pretend to be such "
+        "organisations.",
     ),
     Rule(
         ReasonCode.NO_MATCH,

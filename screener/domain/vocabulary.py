@@ -161,6 +161,8 @@ class TimelineKind(StrEnum):
     REVIEWED = "reviewed"
     BLOCKED = "blocked"
     ALLOWED = "allowed"
+    TRANSCRIBED = "transcribed"
+    """What the caller said in a recording was transcribed (or why it was not)."""
 
 
 class ListKind(StrEnum):
@@ -219,7 +221,32 @@ class ReasonCode(StrEnum):
     REPEAT_CALLER = "repeat_caller"
     RECENT_CHALLENGE_FAILED = "recent_challenge_failed"
     RECENT_CHALLENGE_PASSED = "recent_challenge_passed"
+    CLAIMS_AUTHORITY = "claims_authority"
     NO_MATCH = "no_match"
+
+
+class TranscriptStatus(StrEnum):
+    """What became of a caller's recording sent to speech to text."""
+
+    DONE = "done"
+    SKIPPED = "skipped"
+    """Not transcribed: ``speech.queue_size`` recordings were already waiting."""
+    FAILED = "failed"
+    """The recording could not be read, or the worker failed on it (or died)."""
+    TIMED_OUT = "timed_out"
+    """The worker took longer than ``speech.clip_timeout_seconds``."""
+
+
+class ClaimCategory(StrEnum):
+    """What a caller claims to be (or asks for) that phone scammers often use."""
+
+    POLICE = "police"
+    HMRC = "hmrc"
+    BANK = "bank"
+    TECH_SUPPORT = "tech_support"
+    COURT = "court"
+    COURIER = "courier"
+    GIFT_CARD_CRYPTO = "gift_card_crypto"
 
 
 FAIL_OPEN_REASON = "error"

@@ -26,8 +26,26 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import lru_cache
+
+from screener.domain.model import Claim, Reason
+from screener.domain.rules import RULES
+from screener.domain.vocabulary import Action, ClaimCategory, ReasonCode
+
+__all__ = [
+    "BUILTIN_LOOKALIKES",
+    "BUILTIN_TERMS",
+    "Claim",
+    "ClaimCategory",
+    "ClaimMatcher",
+    "check_term",
+    "claim_advice",
+    "claim_guidance",
+    "claims_reason",
+    "describe_claims",
+    "find_claims",
+    "term_key",
+]
 
 MAX_TEXT_CHARS = 2000
 """Only this much of a transcript is read (a recorded name and reason is a few seconds)."""
@@ -35,31 +53,6 @@ MAX_CLAIMS = 32
 """At most this many claims are returned for one text."""
 MAX_TERM_CHARS = 80
 """A term (or look-alike), letters joined, is at most this long."""
-
-REASON_CODE = "claims_authority"
-"""The screening reason for a transcript with claims."""
-
-
-class ClaimCategory(StrEnum):
-    POLICE = "police"
-    HMRC = "hmrc"
-    BANK = "bank"
-    TECH_SUPPORT = "tech_support"
-    COURT = "court"
-    COURIER = "courier"
-    GIFT_CARD_CRYPTO = "gift_card_crypto"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claim: ``phrase`` is ``text[start:end]`` of the text given to :func:`find_claims`."""
-
-    category: ClaimCategory
-    phrase: str
-    start: int
-    end: int
-    term: str = ""
-    """The list entry that matched, as written in the list."""
 
 
 def _intros(*titles: str) -> tuple[str, ...]:
@@ -581,15 +574,24 @@ def describe_claims(claims: Iterable[Claim]) -> str:
 
 
 def claim_advice(claims: Iterable[Claim], withheld: bool) -> str:
-    """Plain-English advice for reception about ``claims`` on a call ("" for no claims).
+    """Plain-English advice for reception about ``claims`` on a call ("" for no claims):
+    what the caller mentions, then :func:`claim_guidance`.
 
     ``withheld``: the caller's number was withheld, which changes what to say about the
     police and is worth saying for every other claim.
     """
+    claims = tuple(claims)
+    if not claims:
+        return ""
+    return f"The caller mentions {describe_claims(claims)}. {claim_guidance(claims, withheld)}"
+
+
+def claim_guidance(claims: Iterable[Claim], withheld: bool) -> str:
+    """What reception should do about ``claims``, given the call's facts ("" for none)."""
     found = _by_category(claims)
     if not found:
         return ""
-    lines = [f"The caller mentions {describe_claims(claims)}."]
+    lines: list[str] = []
     for category in found:
         if category is ClaimCategory.POLICE and withheld:
             lines.append(_POLICE_WITHHELD)
@@ -598,3 +600,22 @@ def claim_advice(claims: Iterable[Claim], withheld: bool) -> str:
     if withheld and ClaimCategory.POLICE not in found:
         lines.append(_WITHHELD)
     return " ".join(lines)
+
+
+def claims_reason(claims: Iterable[Claim], action: Action, withheld: bool) -> Reason | None:
+    """The ``claims_authority`` reason for ``claims`` on a call (None for no claims): the
+    catalogue's explanation naming what was said, and :func:`claim_guidance` as advice.
+
+    ``action`` is the rule's action in force (``Policy.action_for``); ``withheld``: the
+    caller's number was withheld.
+    """
+    claims = tuple(claims)
+    if not claims:
+        return None
+    rule = RULES[ReasonCode.CLAIMS_AUTHORITY]
+    return Reason(
+        rule.code,
+        action,
+        rule.explain(claims=describe_claims(claims)),
+        claim_guidance(claims, withheld),
+    )

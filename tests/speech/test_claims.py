@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from screener.domain.vocabulary import Action, ReasonCode
 from screener.speech.claims import (
     BUILTIN_LOOKALIKES,
     BUILTIN_TERMS,
@@ -17,6 +18,7 @@ from screener.speech.claims import (
     ClaimMatcher,
     check_term,
     claim_advice,
+    claims_reason,
     describe_claims,
     find_claims,
 )
@@ -187,6 +189,29 @@ def test_advice_bank_hmrc_and_others() -> None:
     assert "gift cards or cryptocurrency" in gift
     assert "The number is withheld" in gift
     assert claim_advice((), withheld=True) == ""
+
+
+def test_the_claims_reason_names_the_claim_and_advises_from_the_facts() -> None:
+    claims = find_claims("this is detective Mark Dixon from the Metropolitan Police")
+    withheld = claims_reason(claims, Action.ALLOW, withheld=True)
+    assert withheld is not None
+    assert withheld.code is ReasonCode.CLAIMS_AUTHORITY
+    assert withheld.action is Action.ALLOW
+    assert withheld.explanation == (
+        'In their recording the caller mentions the police ("detective", "Metropolitan '
+        'Police"): scammers often pretend to be such organisations.'
+    )
+    assert withheld.advice == (
+        "Genuine police do not call from withheld numbers; call 101 from another line to check."
+    )
+    shown = claims_reason(claims, Action.BLOCK, withheld=False)
+    assert shown is not None and shown.action is Action.BLOCK
+    assert shown.advice is not None and "withheld" not in shown.advice
+    bank = claims_reason(find_claims("this is your bank's fraud team"), Action.ALLOW, False)
+    assert bank is not None and bank.advice is not None and "call 159" in bank.advice
+    assert claims_reason((), Action.ALLOW, withheld=True) is None
+    taxi = find_claims("Metro Cabs, your taxi is outside")
+    assert claims_reason(taxi, Action.ALLOW, withheld=True) is None
 
 
 def test_describe_claims_quotes_at_most_three_phrases_per_category() -> None:

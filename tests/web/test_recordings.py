@@ -13,9 +13,9 @@ import pytest
 from pydantic import SecretStr
 
 from screener.demo.fake_asterisk import FakeAsterisk, wav_tone
+from screener.recordings import recording_status
 from screener.settings import Settings
 from screener.web.app import create_app
-from screener.recordings import recording_status
 from tests.support.calls import record_call
 from tests.web.conftest import SignedIn, WebApp, client_for, login
 
