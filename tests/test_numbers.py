@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -251,3 +253,128 @@ def test_non_ascii_digits_are_stored_as_ascii(raw: str) -> None:
     value, _ = GB.normalise_entry(raw)
     assert value.isascii()
     assert GB.analyse(raw).e164 == value
+
+
+# -- list entries: the whole value must be the number ---------------------------
+
+ACCEPTED_ENTRY_FORMS = [
+    *SAME_NUMBER_FORMS,
+    "(+44) 20 7123 4567",
+    "+44 (0) 20 7123 4567",
+    "0044 (0)20 7123 4567",
+    "00 44 20 7123 4567",
+    "[020] 7123 4567",
+    "020/7123/4567",
+    "020\u20137123\u20134567",
+    "020\u00a07123 4567",
+    "\uff0b\uff14\uff14\uff12\uff10\uff17\uff11\uff12\uff13\uff14\uff15\uff16\uff17",
+    "\u0660\u0662\u0660\u0667\u0661\u0662\u0663\u0664\u0665\u0666\u0667",
+    "TEL:+442071234567",
+    "tel:+44-20-7123-4567;phone-context=+44",
+    "<sip:+442071234567@carrier.example>",
+    "sips:+442071234567@carrier.example",
+    "sip:+442071234567;npdi@carrier.example;user=phone",
+    "sip:+442071234567@192.0.2.1:5060;transport=udp",
+    "sip:+442071234567@[2001:db8::1]",
+    "- 020 7123 4567",
+]
+
+
+@pytest.mark.parametrize("form", ACCEPTED_ENTRY_FORMS)
+def test_every_written_form_is_still_a_list_entry(form: str) -> None:
+    assert GB.normalise_entry(form) == ("+442071234567", False)
+
+
+@pytest.mark.parametrize(
+    ("form", "prefix"),
+    [
+        ("0161 496*", "+44161496"),
+        ("+44 (0)161 496 *", "+44161496"),
+        ("0161-496*", "+44161496"),
+        ("0161\u2013496*", "+44161496"),
+        ("tel:+44161496*", "+44161496"),
+    ],
+)
+def test_prefix_forms_are_still_accepted(form: str, prefix: str) -> None:
+    assert GB.normalise_entry(form) == (prefix, True)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "0207 946 0018; DROP TABLE",
+            "not a phone number: unexpected text after the number ('; DROP TABLE')",
+        ),
+        ("020 7946 0018 ext 5", "extensions are not part of a caller ID ('ext 5')"),
+        ("+44 20 7946 0018 x12", "extensions are not part of a caller ID ('x12')"),
+        ("020 7946 0018 Ext. 5", "extensions are not part of a caller ID ('Ext. 5')"),
+        ("020 7946 0018 #5", "extensions are not part of a caller ID ('#5')"),
+        ("020 7946 0018,5", "extensions are not part of a caller ID (',5')"),
+        ("tel:+442079460018;ext=5", "extensions are not part of a caller ID ('ext=5')"),
+        ("0800 FLOWERS", "unexpected text after the number ('FLOWERS')"),
+        ("020 7946 0018abc", "unexpected text after the number ('abc')"),
+        ("020 7946 0018 (home)", "unexpected text after the number ('home)')"),
+        ("020 7946 0018 or 020", "unexpected text after the number ('or 020')"),
+        ("020 7946 0018 p123", "unexpected text after the number ('p123')"),
+        ("+44+20 7946 0018", "unexpected text after the number ('+20 7946 0018')"),
+        ("tel:020 7946 0018 junk", "unexpected text after the number ('junk')"),
+        ("0161 496; junk*", "unexpected text after the number ('; junk')"),
+        ("0161 496 x*", "unexpected text after the number ('x')"),
+        ("abc 020 7946 0018", "unexpected text before the number ('abc')"),
+        ("=020 7946 0018", "unexpected text before the number ('=')"),
+        ("*67 020 7946 0018", "unexpected text before the number ('*')"),
+        ("\u202e02079460018", "unexpected text before the number ('\\u202e')"),
+        ("020 7946 0018 <x>", "not a phone number"),
+        ('"ACME" <sip:+442079460018@carrier.example> extra', "not a phone number"),
+        ("02079460018@carrier.example", "unexpected text after the number ('@carrier.example')"),
+        ("sip:+442079460018@carrier example", "unexpected text after the number"),
+        ("tel:+442079460018;", "unexpected text after the number"),
+        ("tel:+442079460018; DROP TABLE", "unexpected text after the number"),
+        ("sip:+442079460018@carrier.example;user=phone junk", "unexpected text after the number"),
+        ("sip:+442079460018@carrier.example:5060;transport=udp x", "unexpected text"),
+    ],
+)
+def test_entries_with_anything_but_the_number_are_refused(value: str, message: str) -> None:
+    with pytest.raises(InvalidEntry) as excinfo:
+        GB.normalise_entry(value)
+    assert message in str(excinfo.value)
+
+
+_JUNK_FREE = set(" \t\u00a0\u00ad\u200b\u2060\u3000-\u2010\u2011\u2012\u2013\u2014\u2015")
+_JUNK_FREE |= set("\u2212\u30fc\uff0d\uff0e\uff0f./~\u2053\u223c\uff5e()[]\uff08\uff09\uff3b\uff3d")
+
+
+def _has_junk(text: str) -> bool:
+    """Text with a character that can be no part of a written number."""
+    return any(not ch.isdigit() and ch not in _JUNK_FREE and not ch.isspace() for ch in text)
+
+
+written_uk_number = st.builds(
+    lambda style, national, sep, cuts: f"{style}{_spaced(national, cuts, sep)}",
+    st.sampled_from(["+44", "0", "0044", "+44 (0)"]),
+    uk_subscriber,
+    st.sampled_from([" ", "-", ".", ""]),
+    st.lists(st.integers(0, 12), max_size=3),
+)
+
+
+@given(number=written_uk_number, junk=st.text(min_size=1, max_size=12).filter(_has_junk))
+def test_any_number_followed_by_junk_is_refused_and_the_number_alone_accepted(
+    number: str, junk: str
+) -> None:
+    value, is_prefix = GB.normalise_entry(number)
+    assert not is_prefix and value.startswith("+44")
+    if not _has_junk(junk.strip().removesuffix("*")):
+        return  # digits and a trailing * make a longer prefix range
+    for spaced in ("", " "):
+        with pytest.raises(InvalidEntry):
+            GB.normalise_entry(number + spaced + junk)
+
+
+@given(number=written_uk_number, junk=st.text(min_size=1, max_size=12).filter(_has_junk))
+def test_any_number_after_junk_is_refused(number: str, junk: str) -> None:
+    if re.fullmatch(r"\s*(?:tel|sips?):\s*", junk, re.IGNORECASE):
+        return  # a URI scheme is not junk
+    with pytest.raises(InvalidEntry):
+        GB.normalise_entry(junk + number)

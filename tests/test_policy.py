@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 from screener.domain.model import CallerHistory, ListMatch
 from screener.domain.numbers import NumberAnalyser
 from screener.domain.policy import Policy, decide
-from screener.domain.rules import CONFIGURABLE, default_actions
-from screener.domain.vocabulary import Action, ChallengeResult, ListKind, ReasonCode
+from screener.domain.rules import CONFIGURABLE, IMPERSONATION, LIST_RULES, default_actions
+from screener.domain.vocabulary import (
+    ACTION_SEVERITY,
+    Action,
+    ChallengeResult,
+    ListKind,
+    ReasonCode,
+)
 
 GB = NumberAnalyser("GB")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -212,10 +218,165 @@ def test_decision_invariants(
     number = GB.analyse(REAL_LANDLINE, "prohib" if withheld else None)
     verdict = decide(Policy(), number, matches, CallerHistory(recent_calls=recent), now=NOW)
     assert verdict.reasons, "there is always at least one reason"
-    allow_listed = any(m.action is Action.ALLOW for m in matches)
-    if allow_listed:
-        assert verdict.action is Action.ALLOW
+    never_calls = [m.action for m in matches if m.kind is ListKind.DO_NOT_ORIGINATE]
+    if any(m.action is Action.ALLOW and m.kind not in IMPERSONATION_KINDS for m in matches):
+        assert verdict.action is most_severe(never_calls)
     elif any(r.action is Action.BLOCK for r in verdict.reasons):
         assert verdict.action is Action.BLOCK
     # The action is always one some reason asked for, or allow.
     assert verdict.action in {r.action for r in verdict.reasons} | {Action.ALLOW}
+
+
+IMPERSONATION_KINDS = frozenset({ListKind.DO_NOT_ORIGINATE, ListKind.TRUSTED_BRAND})
+
+
+def most_severe(actions: list[Action]) -> Action:
+    return max(actions, key=ACTION_SEVERITY.__getitem__, default=Action.ALLOW)
+
+
+# -- impersonated numbers on allow lists -------------------------------------------
+
+HMRC = "0300 200 3300"
+
+
+def test_an_allow_entry_does_not_let_a_spoofed_do_not_originate_number_through() -> None:
+    verdict = decide(
+        Policy(),
+        GB.analyse(HMRC),
+        [
+            match(ListKind.CONTACTS, Action.ALLOW, "+443002003300", "accountants"),
+            match(ListKind.DO_NOT_ORIGINATE, Action.BLOCK, "+443002003300", "hmrc"),
+        ],
+    )
+    assert verdict.action is Action.BLOCK
+    assert verdict.flagged and verdict.impersonation
+    # The allow entry is still reported, with the do-not-originate reason and its advice.
+    assert codes(verdict) == {"allow_list", "do_not_originate"}
+    reason = next(r for r in verdict.reasons if r.code is ReasonCode.DO_NOT_ORIGINATE)
+    assert reason.advice and "published number" in reason.advice
+
+
+def test_an_allow_entry_waives_everything_but_the_do_not_originate_action() -> None:
+    passed = CallerHistory(1, ChallengeResult.PASSED, NOW - timedelta(minutes=10))
+    verdict = decide(
+        Policy(),
+        GB.analyse(HMRC, "prohib"),
+        [
+            match(ListKind.CONTACTS, Action.ALLOW),
+            match(ListKind.NUISANCE, Action.BLOCK),
+            match(ListKind.DO_NOT_ORIGINATE, Action.CHALLENGE),
+        ],
+        passed,
+        now=NOW,
+    )
+    # The nuisance block is waived by the allow entry; the do-not-originate challenge is
+    # not, and a recent pass does not skip it either.
+    assert verdict.action is Action.CHALLENGE
+    assert {"allow_list", "block_list", "do_not_originate", "withheld"} <= codes(verdict)
+
+
+def test_an_allow_entry_on_a_trusted_brand_number_keeps_the_warning_and_the_advice() -> None:
+    verdict = decide(
+        Policy(),
+        GB.analyse(REAL_LANDLINE),
+        [
+            match(ListKind.TRUSTED_BRAND, Action.CHALLENGE, name="banks"),
+            match(ListKind.CONTACTS, Action.ALLOW, name="suppliers"),
+        ],
+    )
+    assert verdict.action is Action.ALLOW
+    assert verdict.impersonation
+    assert codes(verdict) == {"allow_list", "trusted_brand"}
+    reason = next(r for r in verdict.reasons if r.code is ReasonCode.TRUSTED_BRAND)
+    assert reason.advice and "different phone line" in reason.advice
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Decision.flagged (screener/domain/model.py) does not count impersonation yet",
+)
+def test_an_allowed_trusted_brand_call_is_flagged() -> None:
+    verdict = decide(
+        Policy(),
+        GB.analyse(REAL_LANDLINE),
+        [match(ListKind.TRUSTED_BRAND, Action.CHALLENGE), match(ListKind.CONTACTS, Action.ALLOW)],
+    )
+    assert verdict.flagged
+
+
+def test_an_impersonation_list_set_to_allow_waives_nothing() -> None:
+    policy = Policy(international_trunks=frozenset({"intl"}))
+    for kind in IMPERSONATION_KINDS:
+        verdict = decide(
+            policy, GB.analyse(REAL_LANDLINE), [match(kind, Action.ALLOW)], trunk="intl"
+        )
+        assert verdict.action is Action.BLOCK, kind
+        assert "international_uk_landline" in codes(verdict)
+
+
+@given(
+    kinds=st.lists(st.sampled_from(list(ListKind)), max_size=4),
+    actions=st.lists(st.sampled_from(list(Action)), min_size=4, max_size=4),
+    withheld=st.booleans(),
+    passed=st.booleans(),
+    raw=st.sampled_from([REAL_LANDLINE, HMRC, "020 7946 0018", "0901 234 5678", "12345"]),
+)
+def test_no_allow_entry_overrides_a_do_not_originate_match(
+    kinds: list[ListKind], actions: list[Action], withheld: bool, passed: bool, raw: str
+) -> None:
+    matches = [match(kind, actions[i]) for i, kind in enumerate(kinds)]
+    history = CallerHistory(
+        1,
+        ChallengeResult.PASSED if passed else None,
+        NOW - timedelta(minutes=5) if passed else None,
+    )
+    number = GB.analyse(raw, "prohib" if withheld else None)
+    verdict = decide(Policy(), number, matches, history, now=NOW)
+    severity = ACTION_SEVERITY[verdict.action]
+    for m in matches:
+        if m.kind is ListKind.DO_NOT_ORIGINATE:
+            # Its action applies whatever else matched.
+            assert severity >= ACTION_SEVERITY[m.action]
+    # Every match is reported, impersonation reasons with their advice.
+    listed = [r for r in verdict.reasons if r.code in LIST_RULES]
+    assert len(listed) == len(matches)
+    for r in listed:
+        if r.code in IMPERSONATION:
+            assert r.advice
+    assert verdict.impersonation is any(m.kind in IMPERSONATION_KINDS for m in matches)
+
+
+# -- withheld numbers that are known ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("+442079460018", "drama_range"),
+        ("0901 234 5678", "premium_rate_cli"),
+        ("070 1234 5678", "personal_number_cli"),
+        ("08979 123456", "non_dialable"),
+        ("+4402071234567", "malformed_cli"),
+        ("12345", "invalid_cli"),
+    ],
+)
+def test_a_withheld_but_known_number_still_gets_every_number_rule(raw: str, code: str) -> None:
+    number = GB.analyse(raw, "prohib_not_screened")
+    assert number.withheld and number.e164
+    verdict = decide(Policy(), number)
+    assert {"withheld", code} <= codes(verdict)
+    assert verdict.action is Action.CHALLENGE
+
+
+@pytest.mark.parametrize("raw", ["+442079460018", "09012345678"])
+def test_allowing_withheld_calls_does_not_allow_a_withheld_drama_or_09_number(raw: str) -> None:
+    lenient = Policy(actions={**default_actions(), ReasonCode.WITHHELD: Action.ALLOW})
+    verdict = decide(lenient, GB.analyse(raw, "prohib"))
+    assert verdict.action is Action.CHALLENGE
+    assert decide(lenient, GB.analyse(REAL_LANDLINE, "prohib")).action is Action.ALLOW
+
+
+def test_a_withheld_unknown_number_has_the_withheld_reason_only() -> None:
+    for raw, presentation in (("anonymous", None), ("", "prohib"), ("not a number", "prohib")):
+        verdict = decide(Policy(), GB.analyse(raw, presentation))
+        assert codes(verdict) == {"withheld"}, raw

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from screener.domain.vocabulary import Action
-from screener.settings import SettingsError, load_settings
+from screener.settings import OTHER_SCREENER_VARIABLES, SettingsError, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -85,3 +85,72 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[1] / "screener.example.toml"
     settings = load_settings(example)
     assert settings.office.site == "main"
+
+
+def test_unknown_environment_variable_is_named_with_the_close_match(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCREENER_ARI_URL", "http://pbx:8088")
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    assert "SCREENER_ARI_URL: unknown setting; did you mean SCREENER_ARI__URL?" in str(
+        excinfo.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [
+        ("SCREENER_DATABASE_URL", "SCREENER_DATABASE__URL"),
+        ("SCREENER_WEB__PROT", "SCREENER_WEB__PORT"),
+        ("SCREENER_MQQT__HOST", "SCREENER_MQTT__HOST"),
+        ("SCREENER_POLICY_ACTIONS__WITHHELD", None),
+        ("SCREENER_NOTHING_LIKE_IT", None),
+        ("screener_ari_url", "SCREENER_ARI__URL"),
+    ],
+)
+def test_every_unknown_environment_variable_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, suggestion: str | None
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("SCREENER_OFFICE_SITE", "york")
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings()
+    message = str(excinfo.value)
+    assert f"  {name}: unknown setting" in message
+    if suggestion is not None:
+        assert f"  {name}: unknown setting; did you mean {suggestion}?" in message
+    # Every unknown variable is named at once.
+    assert "  SCREENER_OFFICE_SITE: unknown setting; did you mean SCREENER_OFFICE__SITE?" in message
+
+
+def test_known_and_other_screener_variables_are_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[office]\nsite = "leeds"\n')
+    monkeypatch.setenv("SCREENER_CONFIG", str(path))
+    monkeypatch.setenv("SCREENER_ARI__URL", "http://pbx:8088")
+    monkeypatch.setenv("SCREENER_POLICY__ACTIONS__WITHHELD", "block")
+    monkeypatch.setenv("SCREENER_AGI", '{"enabled": true}')
+    # The Docker Compose .env variables (.env.example), read by compose itself.
+    monkeypatch.setenv("SCREENER_SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("SCREENER_SITE", "york")
+    monkeypatch.setenv("SCREENER_SECURE_COOKIES", "false")
+    monkeypatch.setenv("NOT_SCREENER_ARI_URL", "ignored")
+    settings = load_settings()
+    assert settings.office.site == "leeds"
+    assert settings.ari.url == "http://pbx:8088"
+    assert settings.policy.actions == {"withheld": Action.BLOCK}
+    assert settings.agi.enabled is True
+
+
+def test_compose_variables_are_the_ones_in_the_example_env_file() -> None:
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    names = {
+        line.split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if line.startswith("SCREENER_")
+    }
+    assert names == set(OTHER_SCREENER_VARIABLES) - {"SCREENER_CONFIG"}

@@ -70,6 +70,32 @@ _URI_SCHEME = re.compile(r"^(?:tel|sips?):", re.IGNORECASE)
 _VISUAL_SEPARATORS = str.maketrans("", "", " \t-.()/[]")
 _DIGITS = re.compile(r"\d+")
 
+ENTRY_SEPARATORS = (
+    " \t\u00a0\u00ad\u200b\u2060\u3000"  # spaces, soft hyphen, zero-width space, joiner
+    "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff0d"  # hyphens, dashes, minus
+    "./\uff0e\uff0f~\u2053\u223c\uff5e"  # dots, slashes, tildes
+    "()[]\uff08\uff09\uff3b\uff3d"  # brackets: "(020) 7123 4567", "+44 (0)20 ..."
+)
+"""Characters a written number may have between its digits: the punctuation phonenumbers
+accepts in a number, except the letters it reads as an extension. Nothing else may be in
+a list entry's number."""
+
+_SEP = "[" + re.escape(ENTRY_SEPARATORS) + "]"
+_NUMBER_TEXT = re.compile(rf"{_SEP}*(?:[+\uff0b]{_SEP}*)?[0-9](?:{_SEP}*[0-9])*{_SEP}*")
+_EXTENSION = re.compile(
+    r"(?:[,;]\s*|(?:ext(?:ension|n)?|x|\#)\s*[.:=]?\s*|ext=)[0-9]+\s*\#?", re.IGNORECASE
+)
+_DISPLAY_NAME_URI = re.compile(r'(?:"[^"<>]*"\s*|[^"<>]*)<([^<>]*)>')
+_URI_PARAMETERS = r"(?:;[A-Za-z0-9\-_.!~*'%+]+(?:=[^;\s\"<>@]*)?)*"
+_URI_REST = re.compile(
+    rf"{_URI_PARAMETERS}(?:@(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?{_URI_PARAMETERS})?"
+)
+"""What may follow the number in a URI: ``;name=value`` parameters, ``@host[:port]`` (SIP)
+and the host's parameters."""
+_COMPACT = str.maketrans({**{ch: None for ch in ENTRY_SEPARATORS}, "\uff0b": "+"})
+SHOWN_JUNK = 24
+"""Unexpected text is quoted in the reason cut to this many characters."""
+
 
 class InvalidEntry(ValueError):
     """A list entry value that cannot be turned into a number or prefix."""
@@ -96,6 +122,65 @@ def strip_uri(raw: str) -> str:
     text = _URI_SCHEME.sub("", text.strip())
     text = text.split("@", 1)[0]
     return text.split(";", 1)[0].strip()
+
+
+def _shown(text: str) -> str:
+    """Entry text quoted for a reason: cut short, control characters escaped (``repr``)."""
+    text = text.strip()
+    return repr(text[:SHOWN_JUNK] + "\u2026" if len(text) > SHOWN_JUNK else text)
+
+
+def entry_number_text(text: str) -> str:
+    """The number written in a list entry (without a ``tel:``/``sip:`` URI around it).
+
+    The whole entry must be the number: digits, an optional leading ``+``, and the
+    separators of :data:`ENTRY_SEPARATORS`, in a ``tel:``, ``sip:`` or ``"Name" <sip:...>``
+    URI or not. Anything else raises :class:`InvalidEntry` saying what was found
+    (phonenumbers itself stops reading at the first character that does not belong to a
+    number and ignores the rest, so ``0207 946 0018; DROP TABLE`` would be a number).
+    """
+    body = text.strip()
+    if "<" in body or ">" in body:
+        quoted = _DISPLAY_NAME_URI.fullmatch(body)
+        if quoted is None:
+            raise InvalidEntry(
+                "not a phone number: '<' and '>' may only enclose a URI, as in "
+                '"Name" <sip:+442071234567@example.com>'
+            )
+        body = quoted.group(1).strip()
+    scheme = _URI_SCHEME.match(body)
+    if scheme is not None:
+        user, at, host = body[scheme.end() :].partition("@")
+        user, semicolon, parameters = user.partition(";")
+        rest = f"{semicolon}{parameters}{at}{host}"
+        if _URI_REST.fullmatch(rest) is None:
+            raise InvalidEntry(
+                f"not a phone number: unexpected text after the number ({_shown(rest)})"
+            )
+        for parameter in f"{parameters};{host}".lower().split(";"):
+            if parameter.strip().startswith(("ext=", "extension=")):
+                raise InvalidEntry(
+                    f"extensions are not part of a caller ID ({_shown(parameter)}): "
+                    "give the number alone"
+                )
+        body = user
+    found = _NUMBER_TEXT.search(body)
+    if found is None:
+        raise InvalidEntry("not a phone number (no digits)")
+    before, after = body[: found.start()], body[found.end() :]
+    if before:
+        raise InvalidEntry(
+            f"not a phone number: unexpected text before the number ({_shown(before)})"
+        )
+    if after:
+        if _EXTENSION.fullmatch(after.strip()):
+            raise InvalidEntry(
+                f"extensions are not part of a caller ID ({_shown(after)}): give the number alone"
+            )
+        raise InvalidEntry(
+            f"not a phone number: unexpected text after the number ({_shown(after)})"
+        )
+    return body
 
 
 @dataclass(frozen=True)
@@ -195,7 +280,9 @@ class NumberAnalyser:
         """Turn a list entry as an admin typed it into ``(E.164 or prefix, is_prefix)``.
 
         Entries are checked for shape, not allocation: a block list may hold a
-        spoofed or unallocated number. A trailing ``*`` makes a prefix range.
+        spoofed or unallocated number. A trailing ``*`` makes a prefix range. The entry
+        must be the number and nothing else (:func:`entry_number_text`): an extension,
+        letters or any other text before or after it are refused, with the reason.
         """
         text = value.strip()
         if not text:
@@ -210,7 +297,7 @@ class NumberAnalyser:
         fast = self._fast_entry(text)
         if fast is not None:
             return self._checked(fast, is_prefix), is_prefix
-        cleaned = strip_uri(text)
+        cleaned = entry_number_text(text)
         if is_prefix:
             return self._checked(self._prefix_from_digits(cleaned), True), True
         try:
@@ -245,7 +332,7 @@ class NumberAnalyser:
         return None
 
     def _prefix_from_digits(self, text: str) -> str:
-        compact = text.replace("(0)", "").translate(_VISUAL_SEPARATORS)
+        compact = re.sub(r"[(\uff08]\s*0\s*[)\uff09]", "", text).translate(_COMPACT)
         fast = self._fast_entry(compact)
         if fast is None:
             raise InvalidEntry("a prefix must start with +, 00 or the national prefix 0")

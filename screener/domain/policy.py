@@ -79,20 +79,27 @@ def _rule(policy: Policy, code: ReasonCode, **facts: object) -> Reason:
 
 
 def _number_reasons(policy: Policy, number: NumberInfo) -> list[Reason]:
-    if number.withheld:
-        return [_rule(policy, ReasonCode.WITHHELD)]
+    """The withheld rule, and the rules on the number itself whenever it is known.
+
+    A caller who withholds their number (presentation prohibited) still sends it: when
+    the network passes it on (``e164``), a drama-range or 09 number is as suspect
+    withheld as shown, so every number rule applies to it as well.
+    """
     reasons: list[Reason] = []
+    if number.withheld:
+        reasons.append(_rule(policy, ReasonCode.WITHHELD))
+        if number.e164 is None:
+            return reasons
     problems = set(number.problems)
     specific = {
         NumberProblem.MALFORMED_PREFIX: ReasonCode.MALFORMED_CLI,
         NumberProblem.DRAMA_RANGE: ReasonCode.DRAMA_RANGE,
         NumberProblem.NON_DIALABLE: ReasonCode.NON_DIALABLE,
     }
-    for problem, code in specific.items():
-        if problem in problems:
-            reasons.append(_rule(policy, code))
-    if not reasons and problems & {NumberProblem.INVALID, NumberProblem.NOT_A_NUMBER}:
-        reasons.append(_rule(policy, ReasonCode.INVALID_CLI))
+    found = [_rule(policy, code) for problem, code in specific.items() if problem in problems]
+    if not found and problems & {NumberProblem.INVALID, NumberProblem.NOT_A_NUMBER}:
+        found.append(_rule(policy, ReasonCode.INVALID_CLI))
+    reasons += found
     if number.number_type is NumberType.PREMIUM_RATE:
         reasons.append(_rule(policy, ReasonCode.PREMIUM_RATE_CLI))
     elif number.number_type is NumberType.PERSONAL_NUMBER:
@@ -134,11 +141,37 @@ def _history_reasons(policy: Policy, history: CallerHistory, now: datetime) -> l
     return reasons
 
 
+def _most_severe(actions: Iterable[Action]) -> Action:
+    return max(actions, key=ACTION_SEVERITY.__getitem__, default=Action.ALLOW)
+
+
+def _is_allow_entry(reason: Reason) -> bool:
+    """A match on a list whose action is allow, other than an impersonation list.
+
+    A do-not-originate or trusted-brand list set to allow only gives its own reason that
+    action: it never waives the other reasons.
+    """
+    return (
+        reason.code in LIST_RULES
+        and reason.code not in IMPERSONATION
+        and reason.action is Action.ALLOW
+    )
+
+
 def _combine(reasons: Iterable[Reason]) -> Action:
+    """The action of a call from all its reasons (docs/policy.md, "How the action is chosen").
+
+    1. An allow entry waives every reason but a do-not-originate match: such a number
+       never makes calls, so a call showing it is spoofed whatever else lists it; the
+       do-not-originate action applies (the most severe, if several lists match).
+    2. Otherwise the most severe action among the reasons applies.
+    3. A recent pass of the check skips a challenge (not a block), unless an impersonation
+       reason asks for more than allow.
+    """
     reasons = list(reasons)
-    if any(r.code in LIST_RULES and r.action is Action.ALLOW for r in reasons):
-        return Action.ALLOW
-    worst = max((r.action for r in reasons), key=ACTION_SEVERITY.__getitem__, default=Action.ALLOW)
+    if any(_is_allow_entry(r) for r in reasons):
+        return _most_severe(r.action for r in reasons if r.code is ReasonCode.DO_NOT_ORIGINATE)
+    worst = _most_severe(r.action for r in reasons)
     if worst is Action.CHALLENGE:
         passed = any(
             r.code is ReasonCode.RECENT_CHALLENGE_PASSED and r.action is Action.ALLOW
@@ -162,9 +195,11 @@ def decide(
 ) -> Decision:
     """Decide what to do with a call and say every reason why.
 
-    An allow-list match wins over everything; otherwise the most severe action
-    among the reasons applies; a recently passed challenge lets a caller skip
-    a new challenge unless the number impersonates a trusted organisation.
+    An allow entry wins over everything but a do-not-originate match (whose action
+    applies: such a number never calls); otherwise the most severe action among the
+    reasons applies; a recently passed challenge lets a caller skip a new challenge
+    unless the number impersonates a trusted organisation. Every reason that fired is
+    reported, waived or not.
     """
     match_list = tuple(matches)
     reasons: list[Reason] = [_list_reason(m) for m in match_list]

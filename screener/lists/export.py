@@ -1,7 +1,9 @@
 """Export of a list's entries in the formats the importer reads, streaming.
 
 CSV (default): a header ``number,label,note,source,valid_from,expires_at`` and one
-row per entry. Text: one number a line. Prefix ranges end with ``*`` in both.
+row per entry, every cell written through :func:`~screener.csv_safety.safe_cell` so that
+no label or note runs as a formula in a spreadsheet (the importer reads them back
+unchanged). Text: one number a line. Prefix ranges end with ``*`` in both.
 Entries come out in the order they were added, a page at a time (keyset on id),
 so memory stays flat however long the list is.
 """
@@ -17,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from screener.audit.log import audit_entry
+from screener.csv_safety import safe_row
 from screener.db.lifecycle import Database
 from screener.db.models import ListEntry, NumberList
 from screener.domain.model import Actor
@@ -82,13 +85,15 @@ async def export_entries(
             number = value + "*" if is_prefix else value
             if format is ExportFormat.CSV:
                 writer.writerow(
-                    (
-                        number,
-                        label or "",
-                        note or "",
-                        source or "",
-                        date_text(valid_from),
-                        date_text(expires_at),
+                    safe_row(
+                        (
+                            number,
+                            label or "",
+                            note or "",
+                            source or "",
+                            date_text(valid_from),
+                            date_text(expires_at),
+                        )
                     )
                 )
             else:

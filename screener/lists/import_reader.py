@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any, TypeVar
 
+from screener.csv_safety import safe_row, unescape_cell
 from screener.domain.numbers import InvalidEntry, NumberAnalyser
 from screener.report import printable
 
@@ -61,7 +62,12 @@ class Rejection:
 
 
 class RejectionLog:
-    """Every rejected line: counted, the first ``keep`` kept, all written to ``sink`` if given."""
+    """Every rejected line: counted, the first ``keep`` kept, all written to ``sink`` if given.
+
+    The report is a CSV file (``line,value,reason``) people open in a spreadsheet, and the
+    values are whatever the file held: every cell is written through
+    :func:`~screener.csv_safety.safe_cell`, so none runs as a formula.
+    """
 
     def __init__(self, keep: int = 100, sink: IO[str] | None = None) -> None:
         self.keep = keep
@@ -77,7 +83,7 @@ class RejectionLog:
         if len(self.kept) < self.keep:
             self.kept.append(Rejection(line, shown, reason))
         if self._writer is not None:
-            self._writer.writerow((line, shown, reason))
+            self._writer.writerow(safe_row((line, shown, reason)))
 
 
 Entry = tuple[str, bool, str | None, str | None, str | None, datetime | None, datetime | None]
@@ -427,7 +433,7 @@ class EntryReader:
             index = columns.get(name)
             if index is None or index >= len(fields):
                 return None
-            value = fields[index].strip()
+            value = unescape_cell(fields[index].strip())
             return value or None
 
         number = get("number")
