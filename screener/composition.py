@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -31,7 +32,9 @@ from screener.calls.ari_flow import ScreeningApp
 from screener.calls.desk import CallDesk, DigitChooser, random_digits
 from screener.calls.feed import CallFeed
 from screener.calls.lookup import call_reader
+from screener.calls.presence import BoardPresence
 from screener.calls.recorder import CallRecorder
+from screener.calls.screen_store import read_decision
 from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import Database, open_database
 from screener.domain.vocabulary import CallSource
@@ -80,6 +83,8 @@ class Screener:
     mqtt: MqttPublisher | None = None
     web: WebServer | None = None
     feed: CallFeed | None = None
+    presence: BoardPresence = field(default_factory=BoardPresence)
+    """Whether anybody watches the live board (a screened caller is held only then)."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -103,12 +108,14 @@ def build(
         settings, screening, database.sessions, bus, settings.policy.sync_seconds
     )
     recorder = CallRecorder(database.sessions, bus)
+    presence = BoardPresence(settings.screen.watch_grace_seconds, settings.screen.api_watch_seconds)
     desk = CallDesk(
         screening,
         recorder,
         site=settings.office.site,
         attempts=settings.challenge.attempts,
         choose_digits=choose_digits,
+        challenge_before_screening=settings.screen.challenge_first,
     )
     metrics = CallMetrics()
     health = ServiceHealth(
@@ -120,6 +127,7 @@ def build(
         simulated=source is CallSource.DEMO,
     )
     screener = Screener(settings, database, bus, screening, policy, recorder, desk, metrics, health)
+    screener.presence = presence
     ari = settings.ari
     if ari.url:
         client = AriClient(
@@ -128,7 +136,15 @@ def build(
             ari.password.get_secret_value(),
             timeout=ari.request_timeout_seconds,
         )
-        app = ScreeningApp(settings, client, desk, source=source)
+        app = ScreeningApp(
+            settings,
+            client,
+            desk,
+            source=source,
+            bus=bus,
+            presence=presence,
+            decisions=functools.partial(read_decision, database.sessions),
+        )
         connection = AriConnection(
             ari.url,
             ari.app,
@@ -148,7 +164,7 @@ def build(
         screener.mqtt = health.mqtt = MqttPublisher(settings, bus)
     if database.url.startswith("postgresql"):
         # Other Screener processes on this database: their calls on this bus (live board).
-        screener.feed = CallFeed(database.url, bus)
+        screener.feed = CallFeed(database.url, bus, presence)
     if settings.web.enabled:
         from screener.web.app import create_app  # the console's imports cost only when used
 
@@ -159,6 +175,7 @@ def build(
             bus,
             public_routers=[make_ops_router(health)],
             simulated=health.simulated,
+            presence=presence,
         )
         screener.web = WebServer(settings.web, web_app)
     return screener
@@ -200,6 +217,7 @@ async def start(screener: Screener) -> None:
         await screener.web.start()
     if screener.ari is not None:
         _task(screener, screener.ari.connection.run(), "ari-connection")
+        _task(screener, screener.ari.app.follow(), "screen-follow")
     # Everything built so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise stall call handling for tens of ms.
     gc.collect()
@@ -229,7 +247,7 @@ async def stop(screener: Screener) -> None:
     if screener.web is not None:
         await screener.web.stop()
     tasks = {t.get_name(): t for t in screener._tasks}
-    for name in ("ari-connection", "policy-watcher", "metrics", "retention"):
+    for name in ("ari-connection", "screen-follow", "policy-watcher", "metrics", "retention"):
         task = tasks.get(name)
         if task is not None:
             task.cancel()

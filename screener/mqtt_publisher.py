@@ -3,6 +3,7 @@
 Topics (``docs/mqtt.md`` has examples)::
 
     <prefix>/<site>/calls/<call_id>/started|verdict|outcome|reviewed   QoS 1, not retained
+    <prefix>/<site>/calls/<call_id>/waiting|screened     live screening, QoS 1, not retained
     <prefix>/<site>/status    "online" / "offline", retained; "offline" is also the last will
 
 Publishing never delays call handling: the bus hands events to a bounded
@@ -35,6 +36,7 @@ from screener.domain.events import (
     CallReviewed,
     CallStarted,
 )
+from screener.domain.screen_events import CallScreened, CallWaiting, ScreenEvent
 from screener.events import EventBus, Subscription
 from screener.settings import MqttSettings, Settings
 
@@ -54,6 +56,8 @@ TOPIC_SUFFIXES: Mapping[type, str] = {
     CallFinished: "outcome",
     CallDelivered: "delivery",
     CallReviewed: "reviewed",
+    CallWaiting: "waiting",
+    CallScreened: "screened",
 }
 """Event type -> last topic level. Other events are not published."""
 
@@ -80,7 +84,7 @@ def status_topic(prefix: str, site: str) -> str:
     return f"{prefix}/{site}/status"
 
 
-def event_topic(prefix: str, site: str, event: CallEvent) -> str | None:
+def event_topic(prefix: str, site: str, event: CallEvent | ScreenEvent) -> str | None:
     """The topic of a call event, or None when the event is not one MQTT carries."""
     suffix = TOPIC_SUFFIXES.get(type(event))
     if suffix is None or not event.call_id:
@@ -89,7 +93,7 @@ def event_topic(prefix: str, site: str, event: CallEvent) -> str | None:
     return f"{prefix}/{site}/calls/{safe_id}/{suffix}"
 
 
-def event_payload(event: CallEvent) -> bytes:
+def event_payload(event: CallEvent | ScreenEvent) -> bytes:
     """JSON body: ``version``, ``event`` (its kind), ``at`` (when it happened) and its fields."""
     body: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
@@ -155,7 +159,7 @@ async def _watch_connection(client: aiomqtt.Client) -> None:
     raise _ConnectionLost("message stream ended")
 
 
-async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> CallEvent:
+async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> CallEvent | ScreenEvent:
     """The next event to publish; raises if the connection is lost while waiting."""
     getter = asyncio.ensure_future(sub.get())
     try:
@@ -165,6 +169,8 @@ async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> CallEve
         raise
     if getter.done():
         event = getter.result()
+        if isinstance(event, CallWaiting | CallScreened):
+            return event
         assert isinstance(
             event, CallStarted | CallDecided | CallFinished | CallDelivered | CallReviewed
         )
@@ -183,7 +189,7 @@ class MqttPublisher:
         self.prefix = settings.mqtt.topic_prefix
         self.state = MqttState()
         self.sub = bus.subscribe(maxsize=settings.mqtt.queue_size, kinds=set(TOPIC_SUFFIXES))
-        self._pending: CallEvent | None = None
+        self._pending: CallEvent | ScreenEvent | None = None
 
     @property
     def dropped(self) -> int:

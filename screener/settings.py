@@ -23,7 +23,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from screener.domain.vocabulary import Action
+from screener.domain.vocabulary import Action, ScreenDefault
 
 DEFAULT_CONFIG_PATH = Path("screener.toml")
 CONFIG_ENV_VAR = "SCREENER_CONFIG"
@@ -123,6 +123,36 @@ class BlockSettings(_Section):
     mode: Literal["hangup", "announce"] = "hangup"
     hangup_reason: Literal["normal", "busy", "congestion", "no_answer", "rejected"] = "busy"
     announcement_prompts: list[str] = Field(default_factory=lambda: ["sound:vm-goodbye"])
+
+
+class ScreenSettings(_Section):
+    """Live screening, the action ``screen`` (docs/screening.md)."""
+
+    challenge_first: bool = False
+    """Run the press-a-digit check before screening: a robot never reaches the board."""
+    prompts: list[str] = Field(default_factory=lambda: ["sound:priv-recordintro"])
+    """Asks the caller to say their name and why they are calling after the tone."""
+    record_max_seconds: int = Field(default=10, ge=1, le=60)
+    record_max_silence_seconds: int = Field(default=3, ge=0, le=30)
+    record_beep: bool = True
+    hold_prompts: list[str] = Field(default_factory=lambda: ["sound:pls-hold-while-try"])
+    moh_class: str = Field(default="default", min_length=1, max_length=80)
+    decision_timeout_seconds: float = Field(default=45.0, gt=0, le=600)
+    default: ScreenDefault = ScreenDefault.RECEPTION
+    """What happens when nobody decides in time, or nobody is watching the board."""
+    voicemail_context: str = "screened"
+    voicemail_extension: str = "voicemail"
+    voicemail_priority: int = Field(default=1, ge=1)
+    decline_prompts: list[str] = Field(default_factory=lambda: ["sound:vm-goodbye"])
+    decline_hangup_reason: Literal["normal", "busy", "congestion", "no_answer", "rejected"] = (
+        "normal"
+    )
+    name_prefix: str = Field(default="[screened]", max_length=40)
+    """Put before the caller's name on reception's handset when a screened call rings."""
+    watch_grace_seconds: float = Field(default=5.0, ge=0, le=300)
+    """A board closed this recently still counts as watched (a page being reloaded)."""
+    api_watch_seconds: float = Field(default=15.0, ge=0, le=600)
+    """An API client that listed the waiting calls this recently counts as watching."""
 
 
 class AriSettings(_Section):
@@ -255,6 +285,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     challenge: ChallengeSettings = Field(default_factory=ChallengeSettings)
     block: BlockSettings = Field(default_factory=BlockSettings)
+    screen: ScreenSettings = Field(default_factory=ScreenSettings)
     ari: AriSettings = Field(default_factory=AriSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)

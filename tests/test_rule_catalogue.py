@@ -16,6 +16,7 @@ from screener.domain.vocabulary import (
     Outcome,
     ReasonCode,
     ReviewState,
+    ScreenDecision,
     Step,
     TimelineKind,
     Verdict,
@@ -67,6 +68,7 @@ def test_every_word_of_the_vocabulary_has_plain_words() -> None:
         CallSource,
         Step,
         TimelineKind,
+        ScreenDecision,
     )
     for kind in kinds:
         for member in kind:

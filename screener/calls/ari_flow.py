@@ -8,6 +8,11 @@ Nothing here decides or records anything: facts go to the :class:`CallDesk` (sha
 FastAGI), events go to :func:`screener.calls.machine.step`. Any failure (our bug, the
 database, a 5xx from Asterisk) becomes an event the machine answers with "continue in the
 dialplan".
+
+Live screening: :meth:`ScreeningApp.follow` hears reception's decisions on the bus (taken
+on this process, or on another one sharing the database: then read from it), whether
+anybody is watching the board (:class:`~screener.calls.presence.BoardPresence`), and the
+loss of the ARI socket, and hands each to the calls it concerns.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,9 +46,13 @@ from screener.calls import machine as m
 from screener.calls.ari_requests import BEST_EFFORT, ari_request, one_by_one
 from screener.calls.desk import CallDesk
 from screener.calls.facts import facts_from_ari, stasis_arguments
+from screener.calls.presence import BoardPresence
 from screener.calls.store import new_call_id
+from screener.domain.events import AriDisconnected, CallChangedElsewhere
 from screener.domain.model import CallEnding
-from screener.domain.vocabulary import CallSource, Outcome, Step
+from screener.domain.screen_events import CallScreened
+from screener.domain.vocabulary import CallSource, Outcome, ScreenDecision, Step
+from screener.events import EventBus
 from screener.logging_setup import current_call_id
 from screener.settings import Settings
 
@@ -54,10 +63,17 @@ RECONCILE_GRACE_SECONDS = 1.0
 
 SHUTDOWN_WAIT_SECONDS = 5.0
 MAX_REMEMBERED_CALLS = 10_000
+CLAIM_WAIT_SECONDS = 3.0
+"""How long a caller on hold waits for the default to be recorded before it applies anyway."""
+WATCH_CHECK_SECONDS = 0.5
+"""How often whether anybody is watching the board is looked at."""
+
+DecisionReader = Callable[[str], Awaitable[ScreenDecision | None]]
+"""The decision recorded for a call (a decision taken on another Screener process)."""
 
 
 def flow_config(settings: Settings) -> m.FlowConfig:
-    ari, ch, block = settings.ari, settings.challenge, settings.block
+    ari, ch, block, screen = settings.ari, settings.challenge, settings.block, settings.screen
     return m.FlowConfig(
         continue_context=ari.continue_context,
         continue_extension=ari.continue_extension,
@@ -82,6 +98,21 @@ def flow_config(settings: Settings) -> m.FlowConfig:
         block_mode=block.mode,
         block_hangup_reason=block.hangup_reason,
         announcement_prompts=tuple(block.announcement_prompts),
+        screen_challenge_first=screen.challenge_first,
+        screen_prompts=tuple(screen.prompts),
+        screen_record_max_seconds=screen.record_max_seconds,
+        screen_record_max_silence_seconds=screen.record_max_silence_seconds,
+        screen_record_beep=screen.record_beep,
+        hold_prompts=tuple(screen.hold_prompts),
+        moh_class=screen.moh_class,
+        decision_timeout_seconds=screen.decision_timeout_seconds,
+        screen_default=screen.default,
+        voicemail_context=screen.voicemail_context,
+        voicemail_extension=screen.voicemail_extension,
+        voicemail_priority=screen.voicemail_priority,
+        decline_prompts=tuple(screen.decline_prompts),
+        decline_hangup_reason=screen.decline_hangup_reason,
+        screen_name_prefix=screen.name_prefix,
     )
 
 
@@ -111,6 +142,9 @@ class CallHandler:
         self.events: asyncio.Queue[m.Event] = asyncio.Queue()
         self.state: m.CallState | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._claim: asyncio.Task[None] | None = None
+        self.watched_told: bool | None = None
+        """What :meth:`ScreeningApp.follow` last told this call about the board."""
         self._sent_first = False
         self._sent_action = False
 
@@ -135,6 +169,8 @@ class CallHandler:
             for handle in self._timers.values():
                 handle.cancel()
             self._timers.clear()
+            if self._claim is not None:
+                self._claim.cancel()
 
     async def _run(self) -> None:
         config = self.app.config
@@ -187,7 +223,12 @@ class CallHandler:
             started_at=self.started_at,
         )
         decision = taken.screening.decision
-        return m.Decided(action=decision.action, reasons=decision.reason_codes, digits=taken.digits)
+        return m.Decided(
+            action=decision.action,
+            reasons=decision.reason_codes,
+            digits=taken.digits,
+            watched=self.app.presence.watched(),
+        )
 
     async def _read(self, client: AriClient, variable: str) -> str | None:
         """A channel variable for the facts; absent if the caller already hung up."""
@@ -217,6 +258,14 @@ class CallHandler:
                 desk.step(self.call_id, effect.kind, dict(effect.detail))
             elif isinstance(effect, m.RecordOutcome):
                 self._record_outcome(effect.ending)
+            elif isinstance(effect, m.OfferCall):
+                desk.offer(self.call_id)
+            elif isinstance(effect, m.PutOnHold):
+                desk.hold(self.call_id, effect.timeout_seconds, effect.recording)
+            elif isinstance(effect, m.NoteDefault):
+                desk.claim_default(self.call_id, effect.decision)
+            elif isinstance(effect, m.ClaimDefault):
+                self._claim = asyncio.create_task(self._claim_default(effect.decision))
             else:
                 failure = await self._send(effect)
                 if failure is not None:
@@ -266,6 +315,18 @@ class CallHandler:
             self.app.stats.calls_failed_open += 1
         self.app.desk.finish(self.call_id, ending)
 
+    async def _claim_default(self, decision: ScreenDecision) -> None:
+        """Record the default and apply the decision the call ends up with; if that cannot
+        be recorded in time, the default applies anyway: nobody holds a caller for the
+        database."""
+        applied = decision
+        try:
+            async with asyncio.timeout(CLAIM_WAIT_SECONDS):
+                applied = await self.app.desk.claim_default(self.call_id, decision)
+        except Exception as exc:
+            log.warning("default %s not recorded (%s); applying it", decision.value, exc)
+        self.deliver(m.ScreenDecided(applied))
+
     def _start_timer(self, name: str, seconds: float) -> None:
         old = self._timers.pop(name, None)
         if old is not None:
@@ -303,12 +364,20 @@ class ScreeningApp:
         desk: CallDesk,
         *,
         source: CallSource = CallSource.ARI,
+        bus: EventBus | None = None,
+        presence: BoardPresence | None = None,
+        decisions: DecisionReader | None = None,
     ) -> None:
         self.settings = settings
         self.config = flow_config(settings)
         self.client = client
         self.desk = desk
         self.source = source
+        self.bus = bus
+        self.presence = presence or BoardPresence(
+            settings.screen.watch_grace_seconds, settings.screen.api_watch_seconds
+        )
+        self.decisions = decisions
         self.handlers: dict[str, CallHandler] = {}
         self.call_ids: dict[str, str] = {}  # channel id -> call id, for the last calls seen
         self.tasks: set[asyncio.Task[None]] = set()
@@ -321,6 +390,68 @@ class ScreeningApp:
     @property
     def active_calls(self) -> int:
         return len(self.handlers)
+
+    def handler_of_call(self, call_id: str) -> CallHandler | None:
+        for handler in self.handlers.values():
+            if handler.call_id == call_id:
+                return handler
+        return None
+
+    # Live screening ---------------------------------------------------------------------------
+
+    async def follow(self) -> None:
+        """Until cancelled: hand reception's decisions, the board being watched or not, and
+        the loss of the ARI socket to the calls they concern."""
+        if self.bus is None:
+            return
+        kinds = (CallScreened, CallChangedElsewhere, AriDisconnected)
+        watched = self.presence.watched()
+        with self.bus.subscribe(maxsize=10_000, kinds=kinds) as events:
+            while True:
+                try:
+                    async with asyncio.timeout(WATCH_CHECK_SECONDS):
+                        event = await events.get()
+                except TimeoutError:
+                    event = None
+                now_watched = self.presence.watched()
+                if now_watched != watched:
+                    watched = now_watched
+                    log.info("the board is %s", "watched" if watched else "not watched")
+                # Each call hears it once: a board open for less than a check is still seen.
+                for handler in list(self.handlers.values()):
+                    state = handler.state
+                    told = handler.watched_told
+                    if state is not None and state.watched != watched and told != watched:
+                        handler.watched_told = watched
+                        handler.deliver(m.BoardWatched(watched))
+                if event is not None:
+                    await self._follow_event(event)
+
+    async def _follow_event(self, event: object) -> None:
+        if isinstance(event, AriDisconnected):
+            for handler in list(self.handlers.values()):
+                handler.deliver(m.ConnectionLost())
+            return
+        if isinstance(event, CallScreened):
+            holding = self.handler_of_call(event.call_id)
+            if holding is not None:
+                holding.deliver(m.ScreenDecided(event.decision, event.decided_by))
+            return
+        if (
+            isinstance(event, CallChangedElsewhere)
+            and event.change == CallScreened.kind
+            and self.decisions is not None
+        ):
+            elsewhere = self.handler_of_call(event.call_id)
+            if elsewhere is None:
+                return
+            try:
+                decision = await self.decisions(event.call_id)
+            except Exception as exc:
+                log.warning("cannot read the decision taken elsewhere: %s", exc)
+                return
+            if decision is not None:
+                elsewhere.deliver(m.ScreenDecided(decision))
 
     # Events from the socket -------------------------------------------------------------------
 

@@ -65,8 +65,14 @@ def ari_request(effect: m.Effect, channel_id: str) -> AriRequest | None:
         return AriRequest("POST", f"{chan}/continue", params, "continue")
     if isinstance(effect, m.Hangup):
         return AriRequest("DELETE", chan, {"reason": effect.reason}, "hangup")
+    if isinstance(effect, m.StartMoh):
+        return AriRequest("POST", f"{chan}/moh", {"mohClass": effect.moh_class}, "start_moh")
+    if isinstance(effect, m.StopMoh):
+        return AriRequest("DELETE", f"{chan}/moh", {}, "stop_moh")
+    if isinstance(effect, m.StopRecording):
+        return AriRequest("POST", f"/recordings/live/{effect.name}/stop", {}, "stop_recording")
     return None
 
 
-BEST_EFFORT = frozenset({"stop_playback", "check_recording"})
+BEST_EFFORT = frozenset({"stop_playback", "check_recording", "stop_moh", "stop_recording"})
 """Requests whose failure does not change the call (a playback that already ended, say)."""

@@ -16,12 +16,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screener.calls import screen_store
 from screener.calls.recorder import CallRecorder
 from screener.calls.screening import Screening, ScreeningService
 from screener.calls.store import ReportApplied, new_call_id
-from screener.domain.events import CallDecided, CallFinished, CallStarted
+from screener.domain.events import CallDecided, CallFinished, CallStarted, Event
 from screener.domain.model import CallEnding, CallFacts
-from screener.domain.vocabulary import Action, CallSource, ReportedEnding, TimelineKind
+from screener.domain.vocabulary import (
+    Action,
+    CallSource,
+    ReportedEnding,
+    ScreenDecision,
+    TimelineKind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +73,15 @@ class CallDesk:
         site: str,
         attempts: int,
         choose_digits: DigitChooser = random_digits,
+        challenge_before_screening: bool = False,
     ) -> None:
         self.screening = screening
         self.recorder = recorder
         self.site = site
         self.attempts = attempts
         self.choose_digits = choose_digits
+        self.challenge_before_screening = challenge_before_screening
+        """``screen.challenge_first``: a call to screen is challenged first (digits)."""
 
     async def take(
         self,
@@ -86,7 +98,7 @@ class CallDesk:
         screening = await self.screening.decide(facts)
         decided_at = utcnow()
         decision = screening.decision
-        digits = self.choose_digits(self.attempts) if decision.action is Action.CHALLENGE else ()
+        digits = self.choose_digits(self.attempts) if self._challenged(decision.action) else ()
         started = CallStarted(
             call_id,
             self.site,
@@ -131,6 +143,46 @@ class CallDesk:
     def report(self, call_id: str, report: ReportedEnding) -> asyncio.Future[ReportApplied]:
         """What the dialplan reported about a call it handled (FastAGI ``/outcome``)."""
         return self.recorder.report(call_id, report, utcnow())
+
+    def _challenged(self, action: Action) -> bool:
+        return action is Action.CHALLENGE or (
+            action is Action.SCREEN and self.challenge_before_screening
+        )
+
+    # Live screening ----------------------------------------------------------------------
+
+    def offer(self, call_id: str) -> None:
+        """Screening starts: the call goes on reception's board."""
+        at = utcnow()
+
+        async def write(session: AsyncSession) -> tuple[None, list[Event]]:
+            return None, [screen_store.offer(session, call_id, self.site, at)]
+
+        self.recorder.write(write)
+
+    def hold(self, call_id: str, timeout_seconds: float, recording: str | None) -> None:
+        """The caller waits on hold for reception, who has ``timeout_seconds`` to decide."""
+        at = utcnow()
+
+        async def write(session: AsyncSession) -> tuple[None, list[Event]]:
+            waiting = await screen_store.put_on_hold(
+                session, call_id, self.site, at, timeout_seconds, recording
+            )
+            return None, [waiting] if waiting is not None else []
+
+        self.recorder.write(write)
+
+    def claim_default(
+        self, call_id: str, decision: ScreenDecision
+    ) -> asyncio.Future[ScreenDecision]:
+        """Screener's default for a screened call; the future holds the decision the call
+        ends up with (a receptionist's, if theirs was recorded first)."""
+        at = utcnow()
+
+        async def write(session: AsyncSession) -> tuple[ScreenDecision, list[Event]]:
+            return await screen_store.claim_default(session, call_id, self.site, decision, at)
+
+        return self.recorder.write(write)
 
     def lost_channel(self, channel_id: str, detail: str) -> None:
         """A channel nobody was handling went back to the dialplan (after a reconnect)."""

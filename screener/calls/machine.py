@@ -10,7 +10,19 @@ Phases of a call::
              -> (block)      leaving | announcing -> leaving
              -> (challenge)  prompting <-> waiting_digit -> record_prompt -> recording
                              -> passed_prompt -> leaving   (or goodbye -> leaving)
+             -> (screen)     [the challenge, if screen_challenge_first] -> screen_prompt
+                             -> screen_recording -> hold_prompt -> waiting (music on hold)
+                             -> ScreenDecided -> leaving | declining -> leaving
+                                (timer or nobody watching: claiming -> ScreenDecided)
     leaving  -> StasisEnd -> done
+
+Live screening (action ``screen``): the call goes on reception's board
+(:class:`OfferCall`), the caller says who they are and why they call, is put on hold
+(:class:`PutOnHold`, music on hold) and waits for a :class:`ScreenDecided`. The timer or
+the last board closing makes the machine ask for the default (:class:`ClaimDefault`):
+the answer is whichever decision the database kept, so a receptionist clicking at the
+same moment and the default never both apply. No board open when screening would start:
+the default at once, without holding the caller (:class:`NoteDefault`).
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ from screener.domain.vocabulary import (
     Action,
     ChallengeResult,
     Outcome,
+    ScreenDecision,
+    ScreenDefault,
     Step,
     TimelineKind,
     Verdict,
@@ -59,6 +73,21 @@ class FlowConfig:
     block_hangup_reason: str = "busy"
     announcement_prompts: tuple[str, ...] = ("sound:vm-goodbye",)
     failed_hangup_reason: str = "normal"
+    screen_challenge_first: bool = False
+    screen_prompts: tuple[str, ...] = ("sound:priv-recordintro",)
+    screen_record_max_seconds: int = 10
+    screen_record_max_silence_seconds: int = 3
+    screen_record_beep: bool = True
+    hold_prompts: tuple[str, ...] = ("sound:pls-hold-while-try",)
+    moh_class: str = "default"
+    decision_timeout_seconds: float = 45.0
+    screen_default: ScreenDefault = ScreenDefault.RECEPTION
+    voicemail_context: str = "screened"
+    voicemail_extension: str = "voicemail"
+    voicemail_priority: int = 1
+    decline_prompts: tuple[str, ...] = ("sound:vm-goodbye",)
+    decline_hangup_reason: str = "normal"
+    screen_name_prefix: str = "[screened]"
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -79,12 +108,20 @@ class Phase(StrEnum):
     PASSED_PROMPT = "passed_prompt"
     GOODBYE = "goodbye"
     ANNOUNCING = "announcement"
+    SCREEN_PROMPT = "screen_prompt"
+    SCREEN_RECORDING = "screen_recording"
+    HOLD_PROMPT = "hold_prompt"
+    WAITING = "waiting"
+    CLAIMING = "claiming"
+    DECLINING = "declining"
     LEAVING = "leaving"
     DONE = "done"
 
 
 TIMER_DIGIT = "digit"
 TIMER_MAX_CALL = "max_call"
+TIMER_SCREEN = "screen"
+"""Reception's time to decide a call on hold (``screen.decision_timeout_seconds``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +131,8 @@ class Decided:
     action: Action
     reasons: tuple[str, ...] = ()
     digits: tuple[str, ...] = ("1",)  # the digit to ask for on each attempt
+    watched: bool = True
+    """Whether a signed-in console has the board open (matters for ``screen`` only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +197,26 @@ class ShutdownRequested:
     """The service is stopping: send the call back to the dialplan."""
 
 
+@dataclass(frozen=True, slots=True)
+class ScreenDecided:
+    """The decision on a screened call: reception's, or the default the database kept."""
+
+    decision: ScreenDecision
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BoardWatched:
+    """Whether any signed-in console has the board open changed."""
+
+    watched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    """The ARI event socket is lost: nothing more will be heard about the caller."""
+
+
 Event = (
     Decided
     | DecisionFailed
@@ -171,6 +230,9 @@ Event = (
     | StasisEnded
     | EffectFailed
     | ShutdownRequested
+    | ScreenDecided
+    | BoardWatched
+    | ConnectionLost
 )
 
 
@@ -227,6 +289,52 @@ class Hangup:
 
 
 @dataclass(frozen=True, slots=True)
+class StopRecording:
+    """End a recording early and keep what was said (``POST /recordings/live/{name}/stop``)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartMoh:
+    moh_class: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopMoh:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCall:
+    """Screening starts: the call goes on reception's board."""
+
+
+@dataclass(frozen=True, slots=True)
+class PutOnHold:
+    """The caller has spoken and waits: reception has ``timeout_seconds`` to decide."""
+
+    timeout_seconds: float
+    recording: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimDefault:
+    """Ask for ``decision`` to be the call's decision; the adapter answers with a
+    :class:`ScreenDecided` holding the one the database kept (a receptionist's, if one
+    was quicker)."""
+
+    decision: ScreenDecision
+
+
+@dataclass(frozen=True, slots=True)
+class NoteDefault:
+    """The default applied before the call was on the board: record it (no answer)."""
+
+    decision: ScreenDecision
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     name: str
     seconds: float
@@ -261,6 +369,13 @@ Effect = (
     | CheckRecording
     | Continue
     | Hangup
+    | StopRecording
+    | StartMoh
+    | StopMoh
+    | OfferCall
+    | PutOnHold
+    | ClaimDefault
+    | NoteDefault
     | StartTimer
     | CancelTimer
     | AddTimeline
@@ -286,6 +401,11 @@ class CallState:
     recording: str | None = None
     recorded: bool = False
     challenge_result: ChallengeResult | None = None
+    watched: bool = True
+    offered: bool = False  # on reception's board (screen)
+    on_hold: bool = False
+    moh: bool = False
+    screened: ScreenDecision | None = None
     outcome_recorded: bool = False
     fail_open_sent: bool = False
     stasis_ended: bool = False
@@ -304,7 +424,9 @@ class CallState:
     @property
     def verdict(self) -> Verdict | None:
         """What the screening has concluded so far (None before the decision)."""
-        return Verdict.of(self.action, self.challenge_result) if self.action else None
+        if self.action is None:
+            return None
+        return Verdict.of(self.action, self.challenge_result, self.screened)
 
 
 Transition = tuple[CallState, list[Effect]]
@@ -321,6 +443,8 @@ def step(state: CallState, event: Event) -> Transition:
     """The next state and the effects to run, for one event."""
     if state.phase is Phase.DONE:
         return state, []
+    if isinstance(event, BoardWatched):
+        state = replace(state, watched=event.watched)
     if isinstance(event, StasisEnded):
         return _stasis_ended(state)
     if state.phase is Phase.LEAVING:
@@ -331,6 +455,10 @@ def step(state: CallState, event: Event) -> Transition:
         return _effect_failed(state, event)
     if isinstance(event, ShutdownRequested):
         return _fail_open(state, [], "service shutting down")
+    if isinstance(event, ConnectionLost):
+        if state.offered:
+            return _fail_open(state, [], "ARI connection lost while waiting for reception")
+        return state, []
     if isinstance(event, TimerFired) and event.name == TIMER_MAX_CALL:
         return _fail_open(state, [], "call exceeded ari.max_call_seconds")
     handler = _HANDLERS.get(state.phase)
@@ -347,8 +475,18 @@ def _deciding(state: CallState, event: Event) -> Transition:
         return _fail_open(state, [], f"decision failed: {event.detail}")
     if not isinstance(event, Decided):
         return state, []
-    state = replace(state, action=event.action, reasons=event.reasons, digits=event.digits)
+    state = replace(
+        state,
+        action=event.action,
+        reasons=event.reasons,
+        digits=event.digits,
+        watched=event.watched,
+    )
     cfg = state.config
+    if event.action is Action.SCREEN and not cfg.screen_challenge_first:
+        if not state.watched:
+            return _default_at_once(state, [], Step.DECISION)
+        return _offer(state, [Answer(), AddTimeline(TimelineKind.ANSWERED)])
     if event.action is Action.ALLOW:
         return _continue(state, [], Step.DECISION)
     if event.action is Action.BLOCK:
@@ -429,6 +567,72 @@ def _announcing(state: CallState, event: Event) -> Transition:
     return state, []
 
 
+def _screen_prompt(state: CallState, event: Event) -> Transition:
+    if isinstance(event, PlaybackFinished) and event.playback_id == state.playback_id:
+        return _start_screen_recording(replace(state, playback_id=None), [])
+    if isinstance(event, ScreenDecided):
+        return _decided(state, [], event.decision, _step_name(state))
+    return state, []
+
+
+def _screen_recording(state: CallState, event: Event) -> Transition:
+    if isinstance(event, RecordingFinished) and event.name == state.recording:
+        detail = (("name", event.name), ("duration", str(event.duration or 0)))
+        effects: list[Effect] = [
+            AddTimeline(TimelineKind.NAME_RECORDED, detail),
+            CheckRecording(event.name),
+        ]
+        return _put_on_hold(replace(state, recorded=True), effects)
+    if isinstance(event, RecordingFailed) and event.name == state.recording:
+        effects = [AddTimeline(TimelineKind.RECORDING_FAILED, (("cause", event.cause[:100]),))]
+        return _put_on_hold(replace(state, recording=None), effects)
+    if isinstance(event, ScreenDecided):
+        # Reception decided while the caller was still speaking: keep what was said.
+        effects = [StopRecording(state.recording)] if state.recording else []
+        state = replace(state, recorded=state.recording is not None)
+        return _decided(state, effects, event.decision, Step.RECORDING)
+    return state, []
+
+
+def _hold_prompt(state: CallState, event: Event) -> Transition:
+    if isinstance(event, PlaybackFinished) and event.playback_id == state.playback_id:
+        cfg = state.config
+        state = replace(state, phase=Phase.WAITING, playback_id=None, moh=True)
+        return state, [StartMoh(cfg.moh_class)]
+    return _waiting(state, event)
+
+
+def _waiting(state: CallState, event: Event) -> Transition:
+    if isinstance(event, ScreenDecided):
+        return _decided(state, [], event.decision, Step.WAITING)
+    if isinstance(event, TimerFired) and event.name == TIMER_SCREEN:
+        state = replace(state, timers=state.timers - {TIMER_SCREEN})
+        return _claim(state, [], ScreenDecision.TIMEOUT)
+    if isinstance(event, BoardWatched) and not event.watched:
+        return _claim(state, [], ScreenDecision.UNWATCHED)
+    return state, []
+
+
+def _claiming(state: CallState, event: Event) -> Transition:
+    if isinstance(event, ScreenDecided):
+        return _decided(state, [], event.decision, Step.WAITING)
+    if isinstance(event, PlaybackFinished) and event.playback_id == state.playback_id:
+        return replace(state, playback_id=None), []  # the hold prompt ended meanwhile
+    return state, []
+
+
+def _declining(state: CallState, event: Event) -> Transition:
+    if isinstance(event, PlaybackFinished) and event.playback_id == state.playback_id:
+        return _hang_up(
+            replace(state, playback_id=None),
+            [],
+            state.config.decline_hangup_reason,
+            _declined_outcome(state),
+            Step.ANNOUNCEMENT,
+        )
+    return state, []
+
+
 _HANDLERS = {
     Phase.DECIDING: _deciding,
     Phase.PROMPTING: _prompting,
@@ -438,7 +642,23 @@ _HANDLERS = {
     Phase.PASSED_PROMPT: _passed_prompt,
     Phase.GOODBYE: _goodbye,
     Phase.ANNOUNCING: _announcing,
+    Phase.SCREEN_PROMPT: _screen_prompt,
+    Phase.SCREEN_RECORDING: _screen_recording,
+    Phase.HOLD_PROMPT: _hold_prompt,
+    Phase.WAITING: _waiting,
+    Phase.CLAIMING: _claiming,
+    Phase.DECLINING: _declining,
 }
+
+_PHASE_STEPS = {
+    Phase.SCREEN_PROMPT: Step.PROMPT,
+    Phase.SCREEN_RECORDING: Step.RECORDING,
+    Phase.HOLD_PROMPT: Step.WAITING,
+    Phase.WAITING: Step.WAITING,
+    Phase.CLAIMING: Step.WAITING,
+    Phase.DECLINING: Step.ANNOUNCEMENT,
+}
+"""The step recorded for a screening phase (the others are steps of the same name)."""
 
 
 def _leaving(state: CallState, event: Event) -> Transition:
@@ -509,6 +729,10 @@ def _attempt_failed(state: CallState, effects: list[Effect]) -> Transition:
 def _challenge_passed(state: CallState, effects: list[Effect]) -> Transition:
     state = replace(state, challenge_result=ChallengeResult.PASSED)
     cfg = state.config
+    if state.action is Action.SCREEN:  # the check came first: now screening
+        if not state.watched:
+            return _default_at_once(state, effects, Step.CHALLENGE)
+        return _offer(state, effects)
     if not cfg.record_name:
         return _after_pass(state, effects)
     if cfg.record_prompts:
@@ -530,6 +754,96 @@ def _start_recording(state: CallState, effects: list[Effect]) -> Transition:
     )
     effects.append(AddTimeline(TimelineKind.RECORDING_NAME))
     return replace(state, phase=Phase.RECORDING, recording=name), effects
+
+
+# Live screening --------------------------------------------------------------------------------
+
+
+def _offer(state: CallState, effects: list[Effect]) -> Transition:
+    """Put the call on the board and ask who is calling and why."""
+    effects.append(OfferCall())
+    state = replace(state, offered=True)
+    return _play(state, effects, state.config.screen_prompts, Phase.SCREEN_PROMPT)
+
+
+def _start_screen_recording(state: CallState, effects: list[Effect]) -> Transition:
+    cfg = state.config
+    name = f"screener-{state.call_id}"
+    effects.append(
+        Record(
+            name=name,
+            format=cfg.record_format,
+            max_duration_seconds=cfg.screen_record_max_seconds,
+            max_silence_seconds=cfg.screen_record_max_silence_seconds,
+            beep=cfg.screen_record_beep,
+        )
+    )
+    effects.append(AddTimeline(TimelineKind.RECORDING_NAME))
+    return replace(state, phase=Phase.SCREEN_RECORDING, recording=name), effects
+
+
+def _put_on_hold(state: CallState, effects: list[Effect]) -> Transition:
+    """The caller has spoken: hold them for reception (unless nobody is watching)."""
+    if not state.watched:
+        return _claim(state, effects, ScreenDecision.UNWATCHED)
+    cfg = state.config
+    timeout = cfg.decision_timeout_seconds
+    effects.append(PutOnHold(timeout, state.recording if state.recorded else None))
+    effects.append(AddTimeline(TimelineKind.WAITING, (("timeout_seconds", f"{timeout:g}"),)))
+    state, effects = _with_timer(state, effects, TIMER_SCREEN, timeout)
+    # The whole-call limit must not cut reception's time short.
+    state, effects = _with_timer(state, effects, TIMER_MAX_CALL, timeout + cfg.max_call_seconds)
+    state = replace(state, on_hold=True)
+    if cfg.hold_prompts:
+        return _play(state, effects, cfg.hold_prompts, Phase.HOLD_PROMPT)
+    effects.append(StartMoh(cfg.moh_class))
+    return replace(state, phase=Phase.WAITING, moh=True), effects
+
+
+def _claim(state: CallState, effects: list[Effect], decision: ScreenDecision) -> Transition:
+    """Ask for the default; the caller stays on hold until the answer comes."""
+    state, effects = _without_timer(state, effects, TIMER_SCREEN)
+    effects.append(ClaimDefault(decision))
+    return replace(state, phase=Phase.CLAIMING), effects
+
+
+def _default_at_once(state: CallState, effects: list[Effect], step: Step) -> Transition:
+    """Nobody is watching the board: the default, without holding the caller."""
+    effects.append(NoteDefault(ScreenDecision.UNWATCHED))
+    return _decided(state, effects, ScreenDecision.UNWATCHED, step)
+
+
+def _to_voicemail(state: CallState, decision: ScreenDecision) -> bool:
+    if decision is ScreenDecision.VOICEMAIL:
+        return True
+    defaults = (ScreenDecision.TIMEOUT, ScreenDecision.UNWATCHED)
+    return decision in defaults and state.config.screen_default is ScreenDefault.VOICEMAIL
+
+
+def _declined_outcome(state: CallState) -> Outcome:
+    return Outcome.BLOCKED if state.screened is ScreenDecision.BLOCK else Outcome.DECLINED
+
+
+def _decided(
+    state: CallState, effects: list[Effect], decision: ScreenDecision, step: Step
+) -> Transition:
+    """Apply the decision on a screened call."""
+    cfg = state.config
+    state, effects = _without_timer(state, effects, TIMER_SCREEN)
+    if state.playback_id is not None:
+        effects.append(StopPlayback(state.playback_id))
+    if state.moh:
+        effects.append(StopMoh())
+    state = replace(state, screened=decision, playback_id=None, moh=False)
+    if decision in (ScreenDecision.DECLINE, ScreenDecision.BLOCK):
+        if cfg.decline_prompts:
+            return _play(state, effects, cfg.decline_prompts, Phase.DECLINING)
+        reason = cfg.decline_hangup_reason
+        return _hang_up(state, effects, reason, _declined_outcome(state), step)
+    if _to_voicemail(state, decision):
+        where = Continue(cfg.voicemail_context, cfg.voicemail_extension, cfg.voicemail_priority)
+        return _continue(state, effects, step, where, Outcome.VOICEMAIL)
+    return _continue(state, effects, step)
 
 
 def _after_pass(state: CallState, effects: list[Effect]) -> Transition:
@@ -567,26 +881,38 @@ def _screening_variables(state: CallState) -> SetVariables:
         ("SCREENER_VERDICT", verdict.value),
         ("SCREENER_REASONS", ",".join(state.reasons)),
     ]
-    if state.config.caller_name_prefix and verdict is not Verdict.ALLOW:
+    tag = ""
+    if state.screened is not None:  # the prefix shows on reception's handset only
+        tag = "" if _to_voicemail(state, state.screened) else state.config.screen_name_prefix
+    elif state.config.caller_name_prefix and verdict is not Verdict.ALLOW:
         tag = "[checked]" if verdict is Verdict.CHALLENGE_PASSED else "[screened]"
+    if tag:
         values.append(("CALLERID(name)", f"{tag} {state.caller_name}".strip()[:80]))
     return SetVariables(tuple(values))
 
 
-def _continue(state: CallState, effects: list[Effect], step: Step) -> Transition:
+def _continue(
+    state: CallState,
+    effects: list[Effect],
+    step: Step,
+    where: Continue | None = None,
+    outcome: Outcome = Outcome.CONNECTED,
+) -> Transition:
     cfg = state.config
     effects.append(_screening_variables(state))
-    effects.append(Continue(cfg.continue_context, cfg.continue_extension, cfg.continue_priority))
-    state, effects = _without_timer(state, effects, TIMER_DIGIT)
+    effects.append(
+        where or Continue(cfg.continue_context, cfg.continue_extension, cfg.continue_priority)
+    )
+    state, effects = _without_flow_timers(state, effects)
     state = replace(state, phase=Phase.LEAVING)
-    return _finish(state, effects, Outcome.CONNECTED, step, result=True)
+    return _finish(state, effects, outcome, step, result=True)
 
 
 def _hang_up(
     state: CallState, effects: list[Effect], reason: str, outcome: Outcome, step: Step
 ) -> Transition:
     effects.append(Hangup(reason))
-    state, effects = _without_timer(state, effects, TIMER_DIGIT)
+    state, effects = _without_flow_timers(state, effects)
     state = replace(state, phase=Phase.LEAVING)
     return _finish(state, effects, outcome, step, result=True)
 
@@ -596,9 +922,11 @@ def _fail_open(state: CallState, effects: list[Effect], detail: str) -> Transiti
     if state.fail_open_sent:
         return replace(state, phase=Phase.LEAVING), effects
     step_name = _step_name(state)
-    state, effects = _without_timer(state, effects, TIMER_DIGIT)
+    state, effects = _without_flow_timers(state, effects)
     if state.playback_id is not None:
         effects.append(StopPlayback(state.playback_id))
+    if state.moh:
+        effects.append(StopMoh())
     effects.append(AddTimeline(TimelineKind.FAIL_OPEN, (("detail", detail[:200]),)))
     if state.config.fail_open:
         effects.append(
@@ -610,7 +938,7 @@ def _fail_open(state: CallState, effects: list[Effect], detail: str) -> Transiti
         )
     else:
         effects.append(Hangup("congestion"))
-    state = replace(state, phase=Phase.LEAVING, fail_open_sent=True, playback_id=None)
+    state = replace(state, phase=Phase.LEAVING, fail_open_sent=True, playback_id=None, moh=False)
     return _finish(state, effects, Outcome.FAIL_OPEN, step_name, detail)
 
 
@@ -622,8 +950,8 @@ def _effect_failed(state: CallState, event: EffectFailed) -> Transition:
 
 def _abandoned(state: CallState, effects: list[Effect]) -> Transition:
     step_name = _step_name(state)
-    state, effects = _without_timer(state, effects, TIMER_DIGIT)
-    state = replace(state, phase=Phase.LEAVING, playback_id=None)
+    state, effects = _without_flow_timers(state, effects)
+    state = replace(state, phase=Phase.LEAVING, playback_id=None, moh=False)
     return _finish(state, effects, Outcome.ABANDONED, step_name)
 
 
@@ -638,7 +966,10 @@ def _finish(
     """Record the outcome; ``result``: the challenge (if any) ended, so its result counts."""
     if state.outcome_recorded:
         return state, effects
-    challenged = state.action is Action.CHALLENGE
+    challenged = state.action is Action.CHALLENGE or (
+        state.action is Action.SCREEN and state.config.screen_challenge_first
+    )
+    result = result or state.offered  # a challenge before screening is over by then
     effects.append(
         RecordOutcome(
             CallEnding(
@@ -657,7 +988,7 @@ def _finish(
 
 
 def _step_name(state: CallState) -> Step:
-    return Step(state.phase.value)
+    return _PHASE_STEPS.get(state.phase) or Step(state.phase.value)
 
 
 def _with_timer(state: CallState, effects: list[Effect], name: str, seconds: float) -> Transition:
@@ -670,3 +1001,10 @@ def _without_timer(state: CallState, effects: list[Effect], name: str) -> Transi
         effects.append(CancelTimer(name))
         state = replace(state, timers=state.timers - {name})
     return state, effects
+
+
+def _without_flow_timers(state: CallState, effects: list[Effect]) -> Transition:
+    """The call leaves the flow: its digit and decision timers stop (not the whole-call
+    limit, which ends the wait for ``StasisEnd``)."""
+    state, effects = _without_timer(state, effects, TIMER_DIGIT)
+    return _without_timer(state, effects, TIMER_SCREEN)

@@ -163,6 +163,20 @@ class CallRecorder:
 
         self._submit(op)
 
+    def write(
+        self, write: Callable[[AsyncSession], Awaitable[tuple[T, list[Event]]]]
+    ) -> asyncio.Future[T]:
+        """A write of another part of the call path (live screening), queued after the
+        call's own records: ``write(session)`` returns its result and the events to publish
+        once its transaction has committed."""
+
+        async def op(session: AsyncSession, attempt: _Attempt) -> T:
+            result, events = await write(session)
+            attempt.events.extend(events)
+            return result
+
+        return self._submit_waiting(op)
+
     def _submit(self, op: Operation) -> None:
         self._queue.put_nowait(_Pending(op, None))
 

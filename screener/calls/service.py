@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from screener.application.unit_of_work import UnitOfWork
 from screener.calls import store
 from screener.db.models import Call, ListEntry, NumberList
@@ -90,6 +93,31 @@ class CallerListed:
     created: bool
 
 
+async def block_lists(session: AsyncSession) -> list[NumberList]:
+    """The lists a caller can be blocked on from a call or the board: nuisance lists whose
+    action is block (the console's own list among them once it exists), by name."""
+    rows = await session.execute(
+        select(NumberList)
+        .where(NumberList.kind == ListKind.NUISANCE.value, NumberList.action == Action.BLOCK.value)
+        .order_by(NumberList.name)
+    )
+    return list(rows.scalars())
+
+
+async def _chosen_list(uow: UnitOfWork, list_id: int, block: bool) -> NumberList:
+    """A list picked for the caller: it must be one :func:`block_lists` offers (blocking),
+    or a contacts list whose action is allow (allowing)."""
+    found = await uow.session.get(NumberList, list_id)
+    if block:
+        offered = {lst.id for lst in await block_lists(uow.session)}
+        if found is None or found.id not in offered:
+            raise CallActionError("choose a nuisance list whose action is block")
+    elif found is None or (found.kind, found.action) != (ListKind.CONTACTS, Action.ALLOW):
+        raise CallActionError("choose a contacts list whose action is allow")
+    assert found is not None
+    return found
+
+
 async def _console_list(uow: UnitOfWork, block: bool) -> NumberList:
     """The default list for block/allow from a call, created when absent."""
     name = BLOCK_LIST_NAME if block else ALLOW_LIST_NAME
@@ -110,54 +138,76 @@ async def list_caller(
     block: bool,
     note: str | None = None,
     expires_at: datetime | None = None,
+    list_id: int | None = None,
 ) -> CallerListed:
-    """Put the caller's number on the block (or allow) list for calls from the console.
+    """Put the caller's number on the block (or allow) list for calls from the console,
+    or on the list ``list_id`` (one of :func:`block_lists` for a block).
 
     Allowing a number that is on a do-not-originate or trusted-brand list is refused
     (:class:`ImpersonatedNumber`): such numbers are spoofed, and an allow entry would let
     every spoofed call through.
     """
     async with uow:
-        call = await _call(uow, call_id)
-        if not call.caller_number:
-            raise CallActionError("this call has no usable caller number to add to a list")
-        if not block:
-            guarded = await impersonated(uow, call.caller_number)
-            if guarded:
-                raise ImpersonatedNumber(call.caller_number, guarded)
+        return await add_caller(
+            uow, analyser, call_id, block=block, note=note, expires_at=expires_at, list_id=list_id
+        )
+
+
+async def add_caller(
+    uow: UnitOfWork,
+    analyser: NumberAnalyser,
+    call_id: str,
+    *,
+    block: bool,
+    note: str | None = None,
+    expires_at: datetime | None = None,
+    list_id: int | None = None,
+) -> CallerListed:
+    """:func:`list_caller` in a unit of work that is already open (a decision on a
+    waiting call that blocks the caller), with the same guard rails."""
+    call = await _call(uow, call_id)
+    if not call.caller_number:
+        raise CallActionError("this call has no usable caller number to add to a list")
+    if not block:
+        guarded = await impersonated(uow, call.caller_number)
+        if guarded:
+            raise ImpersonatedNumber(call.caller_number, guarded)
+    if list_id is not None:
+        number_list = await _chosen_list(uow, list_id, block)
+    else:
         number_list = await _console_list(uow, block)
-        entry, created = await repo.add_entry(
-            uow.session,
-            analyser,
-            number_list,
-            EntryInput(
-                value=call.caller_number,
-                label=(call.caller_name or None) and call.caller_name[:200],
-                note=(note or "").strip()[:MAX_NOTE] or None,
-                source=f"call {call.id}",
-                expires_at=expires_at,
-            ),
-            uow.actor.name,
-        )
-        store.add_step(
-            uow.session,
-            call.id,
-            TimelineKind.BLOCKED if block else TimelineKind.ALLOWED,
-            uow.now,
-            {"list": number_list.name, "by": uow.actor.name},
-        )
-        change = AuditAction.ENTRY_ADD if created else AuditAction.ENTRY_UPDATE
-        target = f"{number_list.name}: {entry.value}"
-        uow.audit(
-            change,
-            target,
-            {
-                "list_id": number_list.id,
-                "values": [entry.value],
-                "call_id": call.id,
-                "expires_at": expires_at.isoformat() if expires_at else None,
-                "from": "call",
-            },
-        )
-        uow.emit(ListChanged(change, target, uow.actor, uow.now))
+    entry, created = await repo.add_entry(
+        uow.session,
+        analyser,
+        number_list,
+        EntryInput(
+            value=call.caller_number,
+            label=(call.caller_name or None) and call.caller_name[:200],
+            note=(note or "").strip()[:MAX_NOTE] or None,
+            source=f"call {call.id}",
+            expires_at=expires_at,
+        ),
+        uow.actor.name,
+    )
+    store.add_step(
+        uow.session,
+        call.id,
+        TimelineKind.BLOCKED if block else TimelineKind.ALLOWED,
+        uow.now,
+        {"list": number_list.name, "by": uow.actor.name},
+    )
+    change = AuditAction.ENTRY_ADD if created else AuditAction.ENTRY_UPDATE
+    target = f"{number_list.name}: {entry.value}"
+    uow.audit(
+        change,
+        target,
+        {
+            "list_id": number_list.id,
+            "values": [entry.value],
+            "call_id": call.id,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "from": "call",
+        },
+    )
+    uow.emit(ListChanged(change, target, uow.actor, uow.now))
     return CallerListed(number_list, entry, created)

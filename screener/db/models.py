@@ -175,6 +175,39 @@ class CallEvent(Base):
     call: Mapped[Call] = relationship(back_populates="events")
 
 
+class Screening(Base):
+    """Live screening of one call: on the board, on hold, and reception's decision.
+
+    Written when screening starts (``offered_at``) and when the caller is put on hold
+    (``on_hold_at``, ``decide_by``, ``recording``). ``decision`` (a ``ScreenDecision``) is
+    written once, by a conditional update on a row whose decision is still empty: of
+    two receptionists deciding at once exactly one wins (migration 0005).
+    """
+
+    __tablename__ = "screenings"
+    __table_args__ = (
+        Index("ix_screenings_decided_at", "decided_at"),
+        Index("ix_screenings_decision_offered_at", "decision", "offered_at"),
+    )
+
+    call_id: Mapped[str] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    offered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    on_hold_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    decide_by: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    recording: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_via: Mapped[str | None] = mapped_column(String(16), nullable=True)  # Via
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    waited_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """From ``on_hold_at`` to the decision (None: decided before the caller was on hold)."""
+    list_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    list_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    """The block list the number went on (decision ``block``)."""
+
+
 class CallReason(Base):
     """Each reason code of a call, so the console can filter by reason on an index."""
 

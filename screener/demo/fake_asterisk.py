@@ -62,6 +62,7 @@ MEDIA_SECONDS = {
     "sound:priv-recordintro": 3.0,
     "sound:vm-goodbye": 0.8,
     "sound:auth-thankyou": 1.0,
+    "sound:pls-hold-while-try": 2.2,
 }
 DEFAULT_MEDIA_SECONDS = 0.6
 ASTERISK_ID = "02:fc:00:00:00:01"
@@ -85,6 +86,8 @@ class CallerBehaviour:
     press_delay: float = 0.5
     hang_up_at: str | None = None
     speak_seconds: float = 2.0
+    hang_up_on_hold_after: float | None = None
+    """Put on hold (music on hold), hang up after this many seconds (None: wait)."""
 
 
 @dataclass
@@ -151,6 +154,8 @@ class FakeChannel:
     playback: FakePlayback | None = None
     live_recording: FakeRecording | None = None
     prompts_heard: int = 0
+    moh: str | None = None
+    """The music-on-hold class playing to the caller (``POST /channels/{id}/moh``)."""
     caller_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -578,6 +583,8 @@ class FakeAsterisk:
             return JSONResponse([c.as_json() for c in self.in_app_channels()])
         if parts[0] == "playbacks" and len(parts) == 2:
             return await self._playback_request(method, parts[1])
+        if parts[:2] == ["recordings", "live"] and parts[3:] == ["stop"] and method == "POST":
+            return self._stop_recording(parts[2])
         if parts[:2] == ["recordings", "stored"] and parts[3:] == ["file"] and method == "GET":
             audio = self.recording_files.get(parts[2])
             if audio is None:
@@ -647,6 +654,17 @@ class FakeAsterisk:
             return Response(status_code=204)
         if action == "play" and method == "POST":
             return await self._play(channel, query)
+        if action == "moh" and method == "POST":
+            # Asterisk queues the command and answers 204 (an unknown class plays nothing).
+            channel.moh = query.get("mohClass") or "default"
+            channel.heard.append(f"moh:{channel.moh}")
+            hold = channel.behaviour.hang_up_on_hold_after
+            if self.autoplay and hold is not None:
+                self._after(hold, self._hang_up_if_on_hold(channel))
+            return Response(status_code=204)
+        if action == "moh" and method == "DELETE":
+            channel.moh = None
+            return Response(status_code=204)
         if action == "record" and method == "POST":
             return self._record(channel, query)
         return _message(404, "Resource not found")
@@ -796,6 +814,23 @@ class FakeAsterisk:
         seconds = min(speak, max_seconds) if max_seconds else speak
         await asyncio.sleep(seconds * self.time_scale)
         self._finish_recording(channel, recording, round(seconds))
+
+    def _stop_recording(self, name: str) -> Response:
+        """``POST /recordings/live/{name}/stop``: end a recording and keep it (it reports 1 s:
+        the fake does not time what was said before the stop)."""
+        for channel in self.channels.values():
+            recording = channel.live_recording
+            if recording is not None and recording.name == name and channel.in_app:
+                if recording.task is not None:
+                    recording.task.cancel()
+                recording.state = "recording"  # (a stop before RecordingStarted still ends it)
+                self._finish_recording(channel, recording, 1)
+                return Response(status_code=204)
+        return _message(404, "Recording not found")
+
+    async def _hang_up_if_on_hold(self, channel: FakeChannel) -> None:
+        if channel.moh is not None:
+            await self.caller_hangs_up(channel)
 
     def _finish_recording(
         self, channel: FakeChannel, recording: FakeRecording, duration: int

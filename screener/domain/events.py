@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from screener.domain.model import Actor, CallEnding, CallFacts, Claim, Decision, Reason
+from screener.domain.screen_events import ScreenEvent
 from screener.domain.vocabulary import (
     AuditAction,
     CallSource,
@@ -279,4 +280,6 @@ class CallChangedElsewhere:
         return {"call_id": self.call_id, "change": self.change}
 
 
-Event = CallEvent | ChangeEvent | AriConnected | AriDisconnected | CallChangedElsewhere
+Event = (
+    CallEvent | ScreenEvent | ChangeEvent | AriConnected | AriDisconnected | CallChangedElsewhere
+)

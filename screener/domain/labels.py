@@ -19,6 +19,7 @@ from screener.domain.vocabulary import (
     Delivery,
     Outcome,
     ReviewState,
+    ScreenDecision,
     Step,
     TimelineKind,
     TranscriptStatus,
@@ -26,7 +27,12 @@ from screener.domain.vocabulary import (
 )
 
 ACTIONS: Mapping[Action, str] = MappingProxyType(
-    {Action.ALLOW: "Allow", Action.CHALLENGE: "Challenge", Action.BLOCK: "Block"}
+    {
+        Action.ALLOW: "Allow",
+        Action.CHALLENGE: "Challenge",
+        Action.SCREEN: "Screen live",
+        Action.BLOCK: "Block",
+    }
 )
 
 VERDICTS: Mapping[Verdict, str] = MappingProxyType(
@@ -36,6 +42,24 @@ VERDICTS: Mapping[Verdict, str] = MappingProxyType(
         Verdict.CHALLENGE: "Challenge not finished",
         Verdict.CHALLENGE_PASSED: "Passed the check",
         Verdict.CHALLENGE_FAILED: "Failed the check",
+        Verdict.SCREEN: "Screening not finished",
+        Verdict.SCREENED_ACCEPTED: "Put through by reception",
+        Verdict.SCREENED_VOICEMAIL: "Sent to voicemail by reception",
+        Verdict.SCREENED_DECLINED: "Declined by reception",
+        Verdict.SCREENED_BLOCKED: "Blocked by reception",
+        Verdict.SCREENED_TIMEOUT: "Nobody decided in time",
+        Verdict.SCREENED_UNWATCHED: "Nobody was watching the board",
+    }
+)
+
+SCREEN_DECISIONS: Mapping[ScreenDecision, str] = MappingProxyType(
+    {
+        ScreenDecision.CONNECT: "Connect",
+        ScreenDecision.VOICEMAIL: "Voicemail",
+        ScreenDecision.DECLINE: "Decline",
+        ScreenDecision.BLOCK: "Block",
+        ScreenDecision.TIMEOUT: "Nobody decided in time (default)",
+        ScreenDecision.UNWATCHED: "Nobody watching (default)",
     }
 )
 
@@ -43,6 +67,8 @@ OUTCOMES: Mapping[Outcome, str] = MappingProxyType(
     {
         Outcome.CONNECTED: "Put through",
         Outcome.BLOCKED: "Blocked",
+        Outcome.DECLINED: "Declined",
+        Outcome.VOICEMAIL: "Sent to voicemail",
         Outcome.CHALLENGE_FAILED: "Hung up: failed the check",
         Outcome.ABANDONED: "Caller hung up",
         Outcome.FAIL_OPEN: "Put through (Screener error)",
@@ -90,6 +116,7 @@ STEPS: Mapping[Step, str] = MappingProxyType(
         Step.CHALLENGE: "after the check",
         Step.GOODBYE: "during the goodbye",
         Step.ANNOUNCEMENT: "during the announcement",
+        Step.WAITING: "waiting for reception",
         Step.LEAVING: "while leaving Screener",
         Step.RECONCILE: "after a reconnect",
         Step.ERROR: "after an error",
@@ -109,6 +136,8 @@ TIMELINE: Mapping[TimelineKind, str] = MappingProxyType(
         TimelineKind.RECORDING_NAME: "Recording the name",
         TimelineKind.NAME_RECORDED: "Name recorded",
         TimelineKind.RECORDING_FAILED: "Recording failed",
+        TimelineKind.WAITING: "Waiting for reception",
+        TimelineKind.SCREENED: "Decided while waiting",
         TimelineKind.FAIL_OPEN: "Sent back to the dialplan (error)",
         TimelineKind.RECONCILED: "Sent back after a reconnect",
         TimelineKind.OUTCOME: "Left Screener",
@@ -152,6 +181,7 @@ _BY_TYPE: Mapping[type[StrEnum], Mapping[Any, str]] = MappingProxyType(
         CallSource: SOURCES,
         Step: STEPS,
         TimelineKind: TIMELINE,
+        ScreenDecision: SCREEN_DECISIONS,
         TranscriptStatus: TRANSCRIPT_STATUSES,
         ClaimCategory: CLAIM_CATEGORIES,
     }

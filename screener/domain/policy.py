@@ -62,6 +62,8 @@ def _list_code(match: ListMatch) -> ReasonCode:
         return ReasonCode.ALLOW_LIST
     if match.action is Action.BLOCK:
         return ReasonCode.BLOCK_LIST
+    if match.action is Action.SCREEN:
+        return ReasonCode.SCREEN_LIST
     return ReasonCode.CHALLENGE_LIST
 
 

@@ -90,6 +90,14 @@ _RULES = (
         "The number is on the challenge {where}.",
     ),
     Rule(
+        ReasonCode.SCREEN_LIST,
+        RuleGroup.LIST,
+        "On a screen list",
+        "The number is on a list whose action is screen: reception decides while the caller waits.",
+        None,
+        "The number is on the screen {where}.",
+    ),
+    Rule(
         ReasonCode.DO_NOT_ORIGINATE,
         RuleGroup.LIST,
         "Impersonation: number never calls out",

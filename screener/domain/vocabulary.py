@@ -25,11 +25,14 @@ class Action(StrEnum):
 
     ALLOW = "allow"
     CHALLENGE = "challenge"
+    SCREEN = "screen"
+    """Answer, record who is calling and why, and let reception decide while the caller
+    waits (live screening; the challenge can come first, ``screen.challenge_first``)."""
     BLOCK = "block"
 
 
 ACTION_SEVERITY: Mapping[Action, int] = MappingProxyType(
-    {Action.ALLOW: 0, Action.CHALLENGE: 1, Action.BLOCK: 2}
+    {Action.ALLOW: 0, Action.CHALLENGE: 1, Action.SCREEN: 2, Action.BLOCK: 3}
 )
 
 
@@ -40,11 +43,48 @@ class ChallengeResult(StrEnum):
     FAILED = "failed"
 
 
+class ScreenDecision(StrEnum):
+    """What became of a call that waited for reception (live screening)."""
+
+    CONNECT = "connect"
+    """Reception put it through (continue to the dialplan)."""
+    VOICEMAIL = "voicemail"
+    """Reception sent it to the voicemail location."""
+    DECLINE = "decline"
+    """Reception declined it: a polite announcement, then Screener hangs up."""
+    BLOCK = "block"
+    """Reception declined it and put the number on a block list."""
+    TIMEOUT = "timeout"
+    """Nobody decided within ``screen.decision_timeout_seconds``: the default applied."""
+    UNWATCHED = "unwatched"
+    """No signed-in console was open: the default applied at once."""
+
+
+RECEPTION_DECISIONS: tuple[ScreenDecision, ...] = (
+    ScreenDecision.CONNECT,
+    ScreenDecision.VOICEMAIL,
+    ScreenDecision.DECLINE,
+    ScreenDecision.BLOCK,
+)
+"""The decisions a person can take (the others are Screener's defaults)."""
+
+
+class ScreenDefault(StrEnum):
+    """What happens to a waiting call nobody decides (``screen.default``)."""
+
+    RECEPTION = "reception"
+    """Ring reception (continue to the dialplan, the caller's name prefixed)."""
+    VOICEMAIL = "voicemail"
+    """Continue to the voicemail location."""
+
+
 class Verdict(StrEnum):
-    """What the screening concluded about a call (the decision, plus the challenge's result).
+    """What the screening concluded about a call (the decision, plus the challenge's result,
+    plus reception's decision for a screened call).
 
     ``challenge`` means the caller was challenged and the check never finished (the
-    caller hung up, or Screener failed open during it).
+    caller hung up, or Screener failed open during it); ``screen`` the same for live
+    screening: nobody's decision was applied.
     """
 
     ALLOW = "allow"
@@ -52,19 +92,51 @@ class Verdict(StrEnum):
     CHALLENGE = "challenge"
     CHALLENGE_PASSED = "challenge-passed"
     CHALLENGE_FAILED = "challenge-failed"
+    SCREEN = "screen"
+    SCREENED_ACCEPTED = "screened-accepted"
+    SCREENED_VOICEMAIL = "screened-voicemail"
+    SCREENED_DECLINED = "screened-declined"
+    SCREENED_BLOCKED = "screened-blocked"
+    SCREENED_TIMEOUT = "screened-timeout"
+    SCREENED_UNWATCHED = "screened-unwatched"
 
     @classmethod
-    def of(cls, action: Action, challenge: ChallengeResult | None = None) -> Verdict:
-        """The verdict of a call decided ``action`` whose challenge (if any) ended so."""
+    def of(
+        cls,
+        action: Action,
+        challenge: ChallengeResult | None = None,
+        screened: ScreenDecision | None = None,
+    ) -> Verdict:
+        """The verdict of a call decided ``action`` whose challenge (if any) ended so, and
+        (a screened call) on which ``screened`` was applied."""
         if action is Action.ALLOW:
             return cls.ALLOW
         if action is Action.BLOCK:
             return cls.BLOCK
+        if action is Action.SCREEN:
+            if screened is not None:
+                return SCREEN_VERDICTS[screened]
+            if challenge is ChallengeResult.FAILED:
+                return cls.CHALLENGE_FAILED
+            return cls.SCREEN
         if challenge is ChallengeResult.PASSED:
             return cls.CHALLENGE_PASSED
         if challenge is ChallengeResult.FAILED:
             return cls.CHALLENGE_FAILED
         return cls.CHALLENGE
+
+
+SCREEN_VERDICTS: Mapping[ScreenDecision, Verdict] = MappingProxyType(
+    {
+        ScreenDecision.CONNECT: Verdict.SCREENED_ACCEPTED,
+        ScreenDecision.VOICEMAIL: Verdict.SCREENED_VOICEMAIL,
+        ScreenDecision.DECLINE: Verdict.SCREENED_DECLINED,
+        ScreenDecision.BLOCK: Verdict.SCREENED_BLOCKED,
+        ScreenDecision.TIMEOUT: Verdict.SCREENED_TIMEOUT,
+        ScreenDecision.UNWATCHED: Verdict.SCREENED_UNWATCHED,
+    }
+)
+"""The verdict of a screened call, by the decision applied to it."""
 
 
 class Outcome(StrEnum):
@@ -74,6 +146,10 @@ class Outcome(StrEnum):
     """Handed back to the dialplan to ring reception (allowed, or the challenge passed)."""
     BLOCKED = "blocked"
     """Hung up by Screener (after an announcement, if configured)."""
+    DECLINED = "declined"
+    """Hung up by Screener after the decline announcement: reception declined the call."""
+    VOICEMAIL = "voicemail"
+    """Handed back to the dialplan at the voicemail location (``screen.voicemail_*``)."""
     CHALLENGE_FAILED = "challenge-failed"
     """Hung up by Screener after the caller failed the challenge."""
     ABANDONED = "abandoned"
@@ -133,6 +209,8 @@ class Step(StrEnum):
     CHALLENGE = "challenge"
     GOODBYE = "goodbye"
     ANNOUNCEMENT = "announcement"
+    WAITING = "waiting"
+    """Live screening: the caller was on hold, waiting for reception's decision."""
     LEAVING = "leaving"
     RECONCILE = "reconcile"
     ERROR = "error"
@@ -154,6 +232,10 @@ class TimelineKind(StrEnum):
     RECORDING_NAME = "recording_name"
     NAME_RECORDED = "name_recorded"
     RECORDING_FAILED = "recording_failed"
+    WAITING = "waiting"
+    """The caller is on hold; the call is on the board for reception's decision."""
+    SCREENED = "screened"
+    """Reception (or the default) decided a waiting call."""
     FAIL_OPEN = "fail_open"
     RECONCILED = "reconciled"
     OUTCOME = "outcome"
@@ -205,6 +287,7 @@ class ReasonCode(StrEnum):
     ALLOW_LIST = "allow_list"
     BLOCK_LIST = "block_list"
     CHALLENGE_LIST = "challenge_list"
+    SCREEN_LIST = "screen_list"
     DO_NOT_ORIGINATE = "do_not_originate"
     TRUSTED_BRAND = "trusted_brand"
     REGISTRY = "registry"
@@ -277,6 +360,8 @@ class AuditAction(StrEnum):
     ENTRY_REMOVE = "entry.remove"
     POLICY_CHANGE = "policy.change"
     CALL_REVIEW = "call.review"
+    CALL_SCREEN = "call.screen"
+    """Reception's decision on a call waiting for it (live screening)."""
     USER_CREATE = "user.create"
     USER_UPDATE = "user.update"
     USER_PASSWORD = "user.password"  # noqa: S105 - an audit action, not a secret

@@ -19,12 +19,14 @@ from screener.domain.events import (
     CallStarted,
     Event,
 )
+from screener.domain.screen_events import CallScreened
 from screener.domain.vocabulary import (
     Action,
     CallSource,
     Delivery,
     Outcome,
     ReviewState,
+    ScreenDecision,
     Verdict,
 )
 from screener.events import EventBus
@@ -32,6 +34,8 @@ from screener.events import EventBus
 log = logging.getLogger(__name__)
 
 DECISION_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+WAIT_BUCKETS_SECONDS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0)
+"""How long screened callers waited on hold for reception."""
 
 
 @dataclass
@@ -60,6 +64,10 @@ class CallMetrics:
     deliveries: Counter[Delivery] = field(default_factory=Counter)
     reviews: Counter[ReviewState] = field(default_factory=Counter)
     decision_seconds: Histogram = field(default_factory=Histogram)
+    screened: Counter[ScreenDecision] = field(default_factory=Counter)
+    screen_wait_seconds: Histogram = field(
+        default_factory=lambda: Histogram(WAIT_BUCKETS_SECONDS, [0] * len(WAIT_BUCKETS_SECONDS))
+    )
 
     def record(self, event: Event) -> None:
         if isinstance(event, CallStarted):
@@ -77,9 +85,14 @@ class CallMetrics:
             self.deliveries[event.delivery] += 1
         elif isinstance(event, CallReviewed):
             self.reviews[event.review_state] += 1
+        elif isinstance(event, CallScreened):
+            self.screened[event.decision] += 1
+            waited = event.waited_seconds
+            if waited is not None and math.isfinite(waited) and waited >= 0:
+                self.screen_wait_seconds.observe(waited)
 
 
-COLLECTED = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed)
+COLLECTED = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed, CallScreened)
 
 
 async def run_metrics_collector(bus: EventBus, metrics: CallMetrics) -> None:

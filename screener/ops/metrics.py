@@ -16,8 +16,10 @@ from screener.domain.vocabulary import (
     Delivery,
     Outcome,
     ReviewState,
+    ScreenDecision,
     Verdict,
 )
+from screener.ops.counters import Histogram
 from screener.ops.health import ServiceHealth
 
 # -- exposition ---------------------------------------------------------------
@@ -67,6 +69,14 @@ class _Writer:
         self.family(name, "gauge", help_text)
         self.sample(name, value)
 
+    def histogram(self, name: str, help_text: str, hist: Histogram) -> None:
+        self.family(name, "histogram", help_text)
+        for bound, count in zip(hist.buckets, hist.counts, strict=True):  # counts are cumulative
+            self.sample(f"{name}_bucket", count, {"le": _number(bound)})
+        self.sample(f"{name}_bucket", hist.count, {"le": "+Inf"})
+        self.sample(f"{name}_sum", hist.total)
+        self.sample(f"{name}_count", hist.count)
+
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
@@ -114,16 +124,28 @@ def render_metrics(health: ServiceHealth) -> str:
         "Calls reviewed by reception, by review state.",
         _labelled("state", metrics.reviews, ReviewState),
     )
-    hist = metrics.decision_seconds
-    name = "screener_decision_seconds"
-    out.family(name, "histogram", "Time to decide a call (lists, history and policy).")
-    for bound, count in zip(hist.buckets, hist.counts, strict=True):  # counts are cumulative
-        out.sample(f"{name}_bucket", count, {"le": _number(bound)})
-    out.sample(f"{name}_bucket", hist.count, {"le": "+Inf"})
-    out.sample(f"{name}_sum", hist.total)
-    out.sample(f"{name}_count", hist.count)
+    out.histogram(
+        "screener_decision_seconds",
+        "Time to decide a call (lists, history and policy).",
+        metrics.decision_seconds,
+    )
+    out.counter(
+        "screener_screened_calls_total",
+        "Calls that waited for reception (live screening), by the decision applied.",
+        _labelled("decision", metrics.screened, ScreenDecision),
+    )
+    out.histogram(
+        "screener_screen_wait_seconds",
+        "How long screened callers waited on hold before the decision.",
+        metrics.screen_wait_seconds,
+    )
 
     ari, calls = health.ari, health.calls
+    out.gauge(
+        "screener_board_watchers",
+        "Boards (and API clients polling the waiting calls) open on this process now.",
+        calls.presence.local_watchers if calls else 0,
+    )
     out.gauge(
         "screener_ari_connected", "1 while the ARI websocket is connected.", health.ari_connected
     )

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
+from screener.calls.presence import BoardPresence
 from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import Database
 from screener.domain.numbers import NumberAnalyser
@@ -24,6 +25,7 @@ from screener.settings import Settings
 from screener.web import (
     api,
     api_docs,
+    api_screening,
     routes_audit,
     routes_auth,
     routes_board,
@@ -71,6 +73,7 @@ def create_app(
     *,
     public_routers: Sequence[APIRouter] = (),
     simulated: bool = False,
+    presence: BoardPresence | None = None,
 ) -> FastAPI:
     """The console. ``public_routers`` (e.g. ``/healthz``, ``/metrics``) need no sign-in
     (only ``web.ops_token``, when it is set)."""
@@ -94,6 +97,8 @@ def create_app(
         analyser=NumberAnalyser(settings.numbers.region),
         simulated=simulated,
         zone=zone,
+        presence=presence
+        or BoardPresence(settings.screen.watch_grace_seconds, settings.screen.api_watch_seconds),
     )
     app.add_middleware(
         SessionMiddleware,
@@ -122,6 +127,7 @@ def create_app(
     ):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(api.router, prefix="/api/v1")
+    app.include_router(api_screening.router, prefix="/api/v1")
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:

@@ -16,6 +16,7 @@ from screener.domain.vocabulary import Action
 ACTION_COLOURS: Mapping[Action, str] = {
     Action.ALLOW: "#2e7d32",
     Action.CHALLENGE: "#ef6c00",
+    Action.SCREEN: "#1565c0",
     Action.BLOCK: "#c62828",
 }
 

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
 from screener.application.unit_of_work import UnitOfWork
+from screener.calls.presence import BoardPresence
 from screener.calls.screening import ScreeningService
 from screener.db.lifecycle import Database
 from screener.domain.model import Actor
@@ -78,6 +79,8 @@ class WebContext:
     setup: FirstRunSetup | None = None
     zone: tzinfo = UTC
     """The zone the console shows times in, and reads the dates typed into filters in."""
+    presence: BoardPresence = field(default_factory=BoardPresence)
+    """Open boards (a screened caller is held for reception only while one is open)."""
 
     def __post_init__(self) -> None:
         if not self.trusted_proxies:

@@ -27,6 +27,7 @@ from screener.domain.vocabulary import (
     Delivery,
     Outcome,
     ReviewState,
+    ScreenDecision,
     Step,
     TimelineKind,
     Verdict,
@@ -185,6 +186,7 @@ def build_templates(zone: tzinfo = UTC, region: str = "GB") -> Jinja2Templates:
         ("review_label", ReviewState),
         ("step_label", Step),
         ("timeline_label", TimelineKind),
+        ("screen_label", ScreenDecision),
     ):
         env.filters[name] = _labeller(kind)
     env.filters["when"] = lambda value: when(value, zone)

@@ -1,4 +1,6 @@
-"""The live call board: the latest calls, updated by server-sent events."""
+"""The live call board: the latest calls, updated by server-sent events, with a card for
+each call waiting for reception's decision (live screening, :mod:`screener.web.screen_board`).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +9,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from jinja2 import Template
 from starlette.responses import Response
 
+from screener.calls import screen_decisions, screen_store
 from screener.calls.queries import CallFilter, find_calls, get_call
+from screener.calls.screen_decisions import AlreadyDecided, parse_decision
+from screener.calls.service import CallActionError, NoSuchCall
 from screener.db.models import Call
 from screener.domain.events import (
     CallChangedElsewhere,
@@ -23,9 +28,14 @@ from screener.domain.events import (
     CallReviewed,
     CallStarted,
 )
+from screener.domain.numbers import InvalidEntry
+from screener.domain.screen_events import ScreenEvent
+from screener.domain.vocabulary import ScreenDecision
+from screener.lists.repo import ListError
 from screener.web.context import WebContext, web_context
-from screener.web.deps import Reception
-from screener.web.rendering import render
+from screener.web.deps import Reception, actor
+from screener.web.rendering import flash, render
+from screener.web.screen_board import SCREEN_EVENTS, ScreenCards, ScreeningView
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +80,7 @@ def _row_from_call(call: Call) -> dict[str, Any]:
     }
 
 
-def apply_event(row: dict[str, Any], event: CallEvent | CallChangedElsewhere) -> None:
+def apply_event(row: dict[str, Any], event: CallEvent | ScreenEvent | CallChangedElsewhere) -> None:
     """Bring a board row up to date with one call event."""
     if isinstance(event, CallStarted):
         row.update(
@@ -108,7 +118,9 @@ def sse_message(event: str, data: str, event_id: str | None = None) -> str:
 
 
 async def _row_for(
-    ctx: WebContext, rows: dict[str, dict[str, Any]], event: CallEvent | CallChangedElsewhere
+    ctx: WebContext,
+    rows: dict[str, dict[str, Any]],
+    event: CallEvent | ScreenEvent | CallChangedElsewhere,
 ) -> dict[str, Any]:
     """The board's row for the event's call: from memory, or the database for an older call
     or one another Screener process handled (always read afresh)."""
@@ -129,7 +141,12 @@ async def _row_for(
 async def board_stream(request: Request, ctx: WebContext) -> AsyncIterator[str]:
     template: Template = ctx.templates.get_template("_board_row.html")
     rows: dict[str, dict[str, Any]] = {}
-    with ctx.bus.subscribe(maxsize=500, kinds=BOARD_EVENTS) as subscription:
+    cards = ScreenCards(ctx, request)
+    # An open stream of a signed-in user is a board being watched: screened callers wait.
+    with (
+        ctx.bus.subscribe(maxsize=500, kinds=BOARD_EVENTS + SCREEN_EVENTS) as subscription,
+        ctx.presence.watching(),
+    ):
         yield "retry: 3000\n\n"
         while True:
             try:
@@ -142,7 +159,7 @@ async def board_stream(request: Request, ctx: WebContext) -> AsyncIterator[str]:
                     return
                 yield ": keepalive\n\n"
                 continue
-            assert isinstance(event, BOARD_EVENTS)
+            assert isinstance(event, BOARD_EVENTS + SCREEN_EVENTS)
             try:
                 row = await _row_for(ctx, rows, event)
             except Exception:
@@ -151,6 +168,13 @@ async def board_stream(request: Request, ctx: WebContext) -> AsyncIterator[str]:
             apply_event(row, event)
             html = template.render(call=row, live=True)
             yield sse_message("call", " ".join(html.split("\n")), event.call_id[:40])
+            try:
+                card = await cards.message(event, row)
+            except Exception:
+                log.exception("cannot show the waiting call %s", event.call_id[:40])
+                card = None
+            if card is not None:
+                yield sse_message("waiting", " ".join(card.split("\n")))
 
 
 @router.get("/board/events")
@@ -161,3 +185,72 @@ async def board_events(request: Request, user: Reception) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+# Live screening: the waiting calls, and reception's decision ---------------------------------
+
+
+async def _card(ctx: WebContext, request: Request, call_id: str, notice: str | None) -> str:
+    async with ctx.database.sessions() as session:
+        call = await get_call(session, call_id)
+        screening = await screen_store.screening_of(session, call_id)
+    if call is None or screening is None:
+        raise HTTPException(404, "no such call waiting")
+    cards = ScreenCards(ctx, request)
+    return cards.render(
+        _row_from_call(call), ScreeningView.of(screening), await cards.lists(), notice
+    )
+
+
+@router.get("/board/waiting")
+async def waiting_calls(request: Request, user: Reception) -> Response:
+    """The cards of the calls waiting for reception now (the board loads them, and loads
+    them again whenever its live stream reconnects)."""
+    ctx = web_context(request)
+    cards = ScreenCards(ctx, request)
+    lists = await cards.lists()
+    html = []
+    async with ctx.database.sessions() as session:
+        for waiting, screening in await screen_store.waiting_calls(session):
+            call = await get_call(session, waiting.id)
+            if call is not None:
+                html.append(cards.render(_row_from_call(call), ScreeningView.of(screening), lists))
+    return HTMLResponse("".join(html), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/board/calls/{call_id}/decision")
+async def decide_waiting_call(
+    request: Request,
+    user: Reception,
+    call_id: str,
+    decision: str = Form(..., max_length=16),
+    list_id: int | None = Form(None),
+) -> Response:
+    """Connect, voicemail, decline or block a waiting call (block needs the right to edit
+    lists, as blocking from a call page does). htmx gets the card back, with a notice when
+    somebody else decided first or the call cannot be decided."""
+    ctx = web_context(request)
+    if not call_id.isalnum() or len(call_id) > 32:
+        raise HTTPException(404, "no such call")
+    notice: str | None = None
+    try:
+        chosen = parse_decision(decision)
+        if chosen is ScreenDecision.BLOCK and not user.may_edit_lists:
+            raise HTTPException(403, "you need the right to edit lists to block a number")
+        await screen_decisions.decide_waiting_call(
+            ctx.uow(actor(request, user)),
+            ctx.analyser,
+            call_id,
+            chosen.value,
+            list_id=list_id if chosen is ScreenDecision.BLOCK else None,
+        )
+    except AlreadyDecided as exc:
+        notice = f"{exc.decided.decided_by} decided first."
+    except NoSuchCall as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except (CallActionError, ListError, InvalidEntry) as exc:
+        notice = f"Not done: {exc}."
+    if request.headers.get("hx-request"):
+        return HTMLResponse(await _card(ctx, request, call_id, notice))
+    flash(request, notice or "Done.")
+    return RedirectResponse("/", status_code=303)

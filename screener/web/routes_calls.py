@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from starlette.responses import Response
 
+from screener.calls import screen_store
 from screener.calls import service as calls_service
 from screener.calls.queries import CallFilter, Cursor, find_calls, get_call
 from screener.calls.service import CallActionError, NoSuchCall
@@ -179,6 +180,8 @@ def _ended_words(call: Call) -> str:
 async def call_page(request: Request, user: Reception, call_id: str) -> Response:
     ctx = web_context(request)
     call = await _load_call(request, call_id)
+    async with ctx.database.sessions() as session:
+        screening = await screen_store.screening_of(session, call.id)
     extra = sorted((call.facts or {}).get("extra", {}).items())
     recording = recording_status(ctx.settings, call.recording)
     if recording.ari_name is not None:
@@ -199,6 +202,7 @@ async def call_page(request: Request, user: Reception, call_id: str) -> Response
             "expiry_choices": EXPIRY_CHOICES,
             # A number that impersonates an organisation is never offered "always allow".
             "may_allow": not _impersonation(call),
+            "screening": screening,
         },
     )
 

@@ -37,6 +37,13 @@ async def stats_page(request: Request, user: Admin, days: int = Query(30)) -> Re
                 [Bar(labels.OUTCOMES[o], stats.outcomes[o]) for o in labels.OUTCOMES],
                 "How calls left Screener",
             ),
+            "screened_chart": horizontal_bars(
+                [
+                    Bar(labels.SCREEN_DECISIONS[d], stats.screened[d])
+                    for d in labels.SCREEN_DECISIONS
+                ],
+                "Screened calls by decision",
+            ),
             "deliveries_chart": horizontal_bars(
                 [Bar(labels.DELIVERIES[d], stats.deliveries[d]) for d in labels.DELIVERIES],
                 "After the hand-back",

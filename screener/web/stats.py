@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,8 +15,8 @@ from typing import TypeVar
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screener.db.models import Call, CallReason
-from screener.domain.vocabulary import Action, Delivery, Outcome, Verdict
+from screener.db.models import Call, CallReason, Screening
+from screener.domain.vocabulary import Action, Delivery, Outcome, ScreenDecision, Verdict
 from screener.web.context import WebContext
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ class Stats:
     top_blocked: list[tuple[str, int]] = field(default_factory=list)
     top_flagged: list[tuple[str, int]] = field(default_factory=list)
     reasons: list[tuple[str, int]] = field(default_factory=list)
+    screened: Counter[ScreenDecision] = field(default_factory=Counter)
+    """Screened calls decided in the period, by decision."""
+    median_wait_seconds: float | None = None
+    """Median time a screened caller waited on hold for the decision."""
     computed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -127,6 +132,21 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
         .order_by(func.count().desc())
     )
     stats.reasons = [(str(code), int(count)) for code, count in reason_rows if code]
+    screened_rows = await session.execute(
+        select(Screening.decision, func.count())
+        .where(Screening.decided_at >= since)
+        .group_by(Screening.decision)
+    )
+    for decision, count in screened_rows:
+        if (screened := _member(ScreenDecision, decision)) is not None:
+            stats.screened[screened] += int(count)
+    waits = await session.execute(
+        select(Screening.waited_ms).where(
+            Screening.decided_at >= since, Screening.waited_ms.is_not(None)
+        )
+    )
+    waited = [int(ms) for (ms,) in waits if ms is not None]
+    stats.median_wait_seconds = statistics.median(waited) / 1000 if waited else None
     return stats
 
 

@@ -8,9 +8,16 @@ extra query keys are ignored). Other steps are what the PBX or the caller does:
 
 ``playback_finished``  the current prompt ends          ``press: "4"``  the caller presses 4
 ``recording_finished: {duration: 2}`` / ``recording_failed: {cause: x}``
-``caller_hangs_up``    the caller hangs up              ``timeout: digit|max_call``
+``caller_hangs_up``    the caller hangs up              ``timeout: digit|max_call|screen``
 
-``end`` holds partial expectations on the call's outcome row.
+Live screening (action ``screen``): ``decide: connect|voicemail|decline|block`` is reception
+deciding the waiting call (on the fake server through the decision use case, as the board
+and the API do); ``race: [connect, connect]`` is two receptionists deciding at the same
+moment (exactly one may win, the other is told who did); ``asterisk_lost: {}`` drops the
+ARI event socket. A scenario's ``watched: false`` means no board is open.
+
+``end`` holds partial expectations on the call's outcome row (and, on the fake server,
+``listed: NAME``: the caller's number is on that list).
 
 * :func:`run_on_machine` feeds the pure state machine and turns its effects into requests
   with the same mapping the adapter uses (Asterisk's automatic events, such as ``StasisEnd``
@@ -24,6 +31,7 @@ extra query keys are ignored). Other steps are what the PBX or the caller does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 from dataclasses import dataclass, field
@@ -31,12 +39,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import select
 
+from screener.application.unit_of_work import UnitOfWork
 from screener.calls import machine as m
+from screener.calls import screen_decisions
 from screener.calls.ari_flow import flow_config
 from screener.calls.ari_requests import AriRequest, ari_request, one_by_one
+from screener.db.models import Call, ListEntry, NumberList
 from screener.demo.fake_asterisk import FakeAsterisk, FakeChannel
-from screener.domain.vocabulary import Action, ListKind
+from screener.domain.model import Actor
+from screener.domain.numbers import NumberAnalyser
+from screener.domain.vocabulary import Action, ListKind, ScreenDecision, Via
+from screener.lists import repo as lists_repo
 from tests.ari.harness import PASSWORD, add_list, fast_settings, running_service
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
@@ -101,6 +116,8 @@ def check_outcome(expected: dict[str, Any], actual: dict[str, Any], where: str) 
         if key == "recorded":
             assert bool(actual.get("recording")) is bool(value), f"{where}: recording {actual}"
             continue
+        if key == "listed":  # the fake server's own check (lists are in the database)
+            continue
         assert actual.get(key) == value, f"{where}: {key} is {actual.get(key)!r}, want {value!r}"
 
 
@@ -128,6 +145,9 @@ class MachineRun:
                 self.outcomes.append(effect)
             elif isinstance(effect, m.AddTimeline):
                 self.timeline.append(effect.kind)
+            elif isinstance(effect, m.ClaimDefault):
+                # Nobody else decided: the adapter answers with the default itself.
+                automatic.append(m.ScreenDecided(effect.decision))
             request = ari_request(effect, CHANNEL)
             if request is None:
                 continue
@@ -156,6 +176,7 @@ def run_on_machine(scenario: Scenario, db_url: str = "sqlite+aiosqlite:///unused
             Action(decision["action"]),
             tuple(decision.get("reasons", ())),
             tuple(scenario.digits for _ in range(config.attempts)),
+            watched=scenario.data.get("watched", True),
         )
     )
     cursor = 0
@@ -188,6 +209,13 @@ def run_on_machine(scenario: Scenario, db_url: str = "sqlite+aiosqlite:///unused
             run.feed(m.StasisEnded())
         elif "timeout" in step_:
             run.feed(m.TimerFired(step_["timeout"]))
+        elif "decide" in step_:
+            run.feed(m.ScreenDecided(ScreenDecision(step_["decide"]), "alice"))
+        elif "race" in step_:
+            for who, decision in zip(("alice", "bob"), step_["race"], strict=False):
+                run.feed(m.ScreenDecided(ScreenDecision(decision), who))
+        elif "asterisk_lost" in step_:
+            run.feed(m.ConnectionLost())
         elif "end" in step_:
             assert cursor == len(run.requests), (
                 f"{where}: unexpected requests {[str(r) for r in run.requests[cursor:]]}"
@@ -204,6 +232,17 @@ def run_on_machine(scenario: Scenario, db_url: str = "sqlite+aiosqlite:///unused
 
 async def _seed(scenario: Scenario, session: Any) -> None:
     for number_list in scenario.data.get("lists", []):
+        if "action" in number_list:  # a list whose action is not its kind's default
+            created = await lists_repo.create_list(
+                session,
+                number_list["name"],
+                ListKind(number_list["kind"]),
+                Action(number_list["action"]),
+            )
+            for number in number_list["numbers"]:
+                entry = lists_repo.EntryInput(number)
+                await lists_repo.add_entry(session, ANALYSER, created, entry, "test")
+            continue
         await add_list(
             session,
             number_list["name"],
@@ -249,12 +288,15 @@ async def run_on_fake_server(scenario: Scenario, db_url: str) -> None:
             seed=lambda session: _seed(scenario, session),
         ) as run:
             caller = scenario.data.get("caller", {})
-            channel = pbx.place_call(
-                caller.get("number", ""),
-                caller.get("name", ""),
-                presentation=caller.get("presentation", "allowed_not_screened"),
-            )
-            await _drive(scenario, run, pbx, channel)
+            with contextlib.ExitStack() as board:
+                if scenario.data.get("watched", True):
+                    board.enter_context(run.ctx.presence.watching())  # as an open board does
+                channel = pbx.place_call(
+                    caller.get("number", ""),
+                    caller.get("name", ""),
+                    presentation=caller.get("presentation", "allowed_not_screened"),
+                )
+                await _drive(scenario, run, pbx, channel)
     finally:
         await pbx.stop()
 
@@ -286,6 +328,12 @@ async def _drive(scenario: Scenario, run: Any, pbx: FakeAsterisk, channel: FakeC
             await pbx.caller_hangs_up(channel)
         elif "timeout" in step_:
             pass  # the real timer fires (short timeouts in the scenario's settings)
+        elif "decide" in step_:
+            await _decide(run, channel, [("alice", step_["decide"])])
+        elif "race" in step_:
+            await _decide(run, channel, list(zip(("alice", "bob"), step_["race"], strict=False)))
+        elif "asterisk_lost" in step_:
+            await pbx.drop_websockets()
         elif "end" in step_:
             call = await run.call_record(channel)
             await run.wait_idle()
@@ -306,7 +354,52 @@ async def _drive(scenario: Scenario, run: Any, pbx: FakeAsterisk, channel: FakeC
                 "detail": call.outcome_detail,
             }
             check_outcome(step_["end"], row, where)
+            if "listed" in step_["end"]:
+                await _check_listed(run, call, step_["end"]["listed"], where)
             kinds = [e.kind for e in call.events]
             assert kinds[0] == "decided" and kinds[-1] == "outcome", kinds
         else:
             raise AssertionError(f"{where}: unknown step {step_}")
+
+
+ANALYSER = NumberAnalyser("GB")
+
+
+async def _call_id(run: Any, channel: FakeChannel) -> str:
+    async with asyncio.timeout(10):
+        while True:
+            async with run.ctx.database.sessions() as session:
+                found = await session.scalar(select(Call.id).where(Call.channel_id == channel.id))
+            if found is not None:
+                return str(found)
+            await asyncio.sleep(0.01)
+
+
+async def _decide(run: Any, channel: FakeChannel, decisions: list[tuple[str, str]]) -> None:
+    """Receptionists decide the waiting call at once, through the use case the board and the
+    API call; exactly one of them wins and the others are told who did."""
+    call_id = await _call_id(run, channel)
+
+    async def one(who: str, decision: str) -> Any:
+        uow = UnitOfWork(run.ctx.database, Actor(who, Via.WEB, "127.0.0.1"), run.ctx.bus)
+        return await screen_decisions.decide_waiting_call(uow, ANALYSER, call_id, decision)
+
+    results = await asyncio.gather(*(one(w, d) for w, d in decisions), return_exceptions=True)
+    won = [r for r in results if isinstance(r, screen_decisions.WaitingCallDecided)]
+    assert len(won) == 1, results
+    for result in results:
+        if result is won[0]:
+            continue
+        assert isinstance(result, screen_decisions.AlreadyDecided), result
+        assert result.decided.decided_by == won[0].decided.decided_by
+        assert result.decided.decision is won[0].decided.decision
+
+
+async def _check_listed(run: Any, call: Call, list_name: str, where: str) -> None:
+    async with run.ctx.database.sessions() as session:
+        found = await session.scalar(
+            select(ListEntry.id)
+            .join(NumberList, NumberList.id == ListEntry.list_id)
+            .where(NumberList.name == list_name, ListEntry.value == call.caller_number)
+        )
+    assert found is not None, f"{where}: {call.caller_number} is not on {list_name!r}"

@@ -13,6 +13,10 @@
     source.addEventListener("open", function () {
       status.textContent = "Live.";
       table.setAttribute("data-live", "1");
+      loadWaiting();
+    });
+    source.addEventListener("waiting", function (event) {
+      showCard(event.data, true);
     });
     source.addEventListener("error", function () {
       status.textContent = "Reconnecting…";
@@ -32,6 +36,123 @@
         if (empty) empty.remove();
       }
       while (body.rows.length > 100) body.deleteRow(body.rows.length - 1);
+    });
+  }
+
+  // Live screening: the cards of calls waiting for reception --------------------------
+
+  var DONE_CARD_SECONDS = 60;
+  var announced = {};
+  var audioContext = null;
+
+  function waitingBox() {
+    return document.getElementById("waiting");
+  }
+
+  function parseCard(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    var card = template.content.querySelector("article.waiting-card");
+    if (!card || !/^wait-[A-Za-z0-9]+$/.test(card.id)) return null;
+    return card;
+  }
+
+  function startCountdown(card) {
+    var left = parseInt(card.getAttribute("data-seconds-left") || "", 10);
+    if (!isNaN(left)) card.setAttribute("data-deadline", String(Date.now() + left * 1000));
+  }
+
+  function showCard(html, live) {
+    var box = waitingBox();
+    var card = parseCard(html);
+    if (!box || !card) return;
+    startCountdown(card);
+    var existing = document.getElementById(card.id);
+    if (existing) {
+      existing.replaceWith(card);
+    } else {
+      box.appendChild(card);
+    }
+    if (window.htmx) window.htmx.process(card);
+    var state = card.getAttribute("data-state");
+    if (state === "decided" || state === "ended") {
+      var id = card.id;
+      window.setTimeout(function () {
+        var old = document.getElementById(id);
+        if (old && (old.getAttribute("data-state") === "decided" || old.getAttribute("data-state") === "ended")) old.remove();
+      }, DONE_CARD_SECONDS * 1000);
+    } else if (live && !announced[card.id]) {
+      announced[card.id] = true;
+      announce(card);
+    }
+  }
+
+  function loadWaiting() {
+    var box = waitingBox();
+    if (!box || !window.fetch) return;
+    window.fetch(box.getAttribute("data-source"), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        var template = document.createElement("template");
+        template.innerHTML = html;
+        var cards = template.content.querySelectorAll("article.waiting-card");
+        for (var i = 0; i < cards.length; i++) {
+          announced[cards[i].id] = true;
+          showCard(cards[i].outerHTML, false);
+        }
+      })
+      .catch(function () {});
+  }
+
+  function tick() {
+    var cards = document.querySelectorAll("article.waiting-card[data-deadline]");
+    for (var i = 0; i < cards.length; i++) {
+      var left = Math.max(0, Math.round((parseInt(cards[i].getAttribute("data-deadline"), 10) - Date.now()) / 1000));
+      var shown = cards[i].querySelector(".countdown");
+      if (shown) shown.textContent = left + " s";
+    }
+  }
+
+  function beep() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      audioContext = audioContext || new Context();
+      var oscillator = audioContext.createOscillator();
+      var gain = audioContext.createGain();
+      oscillator.frequency.value = 880;
+      gain.gain.value = 0.15;
+      oscillator.connect(gain);
+      gain.connect(audioContext.destination);
+      oscillator.start();
+      oscillator.stop(audioContext.currentTime + 0.25);
+    } catch (e) { /* no sound available */ }
+  }
+
+  function announce(card) {
+    beep();
+    if (!window.Notification || window.Notification.permission !== "granted") return;
+    try {
+      var note = new window.Notification("Call waiting for you", {
+        body: card.getAttribute("data-caller") || "",
+        tag: card.id
+      });
+      note.onclick = function () { window.focus(); card.scrollIntoView(); };
+    } catch (e) { /* notifications refused by the browser */ }
+  }
+
+  function notifyToggle() {
+    var button = document.getElementById("notify-toggle");
+    if (!button) return;
+    var supported = !!window.Notification;
+    button.hidden = supported && window.Notification.permission === "granted";
+    button.addEventListener("click", function () {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      if (Context && !audioContext) audioContext = new Context();  // sound needs a click first
+      if (!supported) { button.hidden = true; return; }
+      window.Notification.requestPermission().then(function (answer) {
+        button.hidden = answer === "granted";
+      });
     });
   }
 
@@ -56,6 +177,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     uploadProgress();
     startBoard();
+    if (waitingBox()) {
+      notifyToggle();
+      window.setInterval(tick, 1000);
+    }
     confirmButtons();
   });
 })();
