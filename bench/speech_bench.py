@@ -47,9 +47,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from screener.settings import SpeechSettings
 from screener.speech.claims import ClaimCategory, find_claims
 from screener.speech.model import bundled_test_model_dir
-from screener.speech.settings import SpeechSettings
 from screener.speech.transcriber import Transcriber, Transcript
 
 P, H, B, T, C, K, G = (

@@ -1,15 +1,19 @@
 """The composition root: every component of the running service, built once, in one place.
 
 :func:`build` makes the components from the settings (no I/O): the lookup backend, the
-screening service, the policy watcher, the call recorder and desk, the ARI flow, the
-FastAGI server, the MQTT publisher, metrics, health and the web console. :func:`run`
-starts them in order, waits for a stop, and stops them in the one shutdown order:
+screening service, the policy watcher, the call recorder and desk, speech to text, the ARI
+flow, the FastAGI server, the MQTT publisher, metrics, health and the web console.
+:func:`run` starts them in order (speech to text loads its model in the background, so
+calls are screened from the start), waits for a stop, and stops them in the one shutdown
+order:
 
 1. stop taking calls (a new ``StasisStart`` goes straight back to the dialplan) and
    send calls in progress back to the dialplan; close the ARI socket;
 2. stop FastAGI and the web console;
-3. write what is queued for the database, then let MQTT send what is left;
-4. close the lookup connections and the ARI client.
+3. let the recordings being transcribed finish (for a few seconds; their transcripts are
+   written and published), then stop the speech workers;
+4. write what is queued for the database, then let MQTT send what is left;
+5. close the lookup connections and the ARI client.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from screener.calls.presence import BoardPresence
 from screener.calls.recorder import CallRecorder
 from screener.calls.screen_store import read_decision
 from screener.calls.screening import ScreeningService
+from screener.calls.transcripts import CallTranscripts
 from screener.db.lifecycle import Database, open_database
 from screener.domain.vocabulary import CallSource
 from screener.events import EventBus
@@ -46,6 +51,7 @@ from screener.ops.router import make_ops_router
 from screener.policy.watcher import PolicyWatcher
 from screener.retention import run_retention
 from screener.settings import Settings
+from screener.speech.transcriber import Transcriber
 from screener.web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,7 @@ class Screener:
     policy: PolicyWatcher
     recorder: CallRecorder
     desk: CallDesk
+    transcripts: CallTranscripts
     metrics: CallMetrics
     health: ServiceHealth
     ari: AriParts | None = None
@@ -109,6 +116,13 @@ def build(
     )
     recorder = CallRecorder(database.sessions, bus)
     presence = BoardPresence(settings.screen.watch_grace_seconds, settings.screen.api_watch_seconds)
+    transcripts = CallTranscripts(
+        settings,
+        Transcriber(settings.speech),
+        database.sessions,
+        bus,
+        policy=lambda: screening.policy,
+    )
     desk = CallDesk(
         screening,
         recorder,
@@ -116,6 +130,7 @@ def build(
         attempts=settings.challenge.attempts,
         choose_digits=choose_digits,
         challenge_before_screening=settings.screen.challenge_first,
+        recordings=transcripts,
     )
     metrics = CallMetrics()
     health = ServiceHealth(
@@ -124,9 +139,12 @@ def build(
         metrics,
         recorder=recorder,
         policy=policy,
+        speech=transcripts,
         simulated=source is CallSource.DEMO,
     )
-    screener = Screener(settings, database, bus, screening, policy, recorder, desk, metrics, health)
+    screener = Screener(
+        settings, database, bus, screening, policy, recorder, desk, transcripts, metrics, health
+    )
     screener.presence = presence
     ari = settings.ari
     if ari.url:
@@ -176,6 +194,7 @@ def build(
             public_routers=[make_ops_router(health)],
             simulated=health.simulated,
             presence=presence,
+            speech_status=transcripts.status,
         )
         screener.web = WebServer(settings.web, web_app)
     return screener
@@ -202,6 +221,7 @@ async def start(screener: Screener) -> None:
     except Exception as exc:  # policy overrides unreadable: keep the settings file's policy
         log.warning("using the settings file's policy (overrides unreadable: %s)", exc)
     _task(screener, screener.recorder.run(), "call-recorder")
+    _task(screener, screener.transcripts.start(), "speech-start")
     _task(screener, run_metrics_collector(screener.bus, screener.metrics), "metrics")
     _task(screener, screener.policy.run(), "policy-watcher")
     retention = screener.settings.retention
@@ -247,6 +267,11 @@ async def stop(screener: Screener) -> None:
     if screener.web is not None:
         await screener.web.stop()
     tasks = {t.get_name(): t for t in screener._tasks}
+    loading = tasks.get("speech-start")
+    if loading is not None:
+        loading.cancel()  # the model may still be loading
+        await asyncio.gather(loading, return_exceptions=True)
+    await screener.transcripts.close()
     for name in ("ari-connection", "screen-follow", "policy-watcher", "metrics", "retention"):
         task = tasks.get(name)
         if task is not None:

@@ -2,7 +2,8 @@
 
 Topics (``docs/mqtt.md`` has examples)::
 
-    <prefix>/<site>/calls/<call_id>/started|verdict|outcome|reviewed   QoS 1, not retained
+    <prefix>/<site>/calls/<call_id>/started|verdict|outcome|delivery|reviewed|transcript
+                                                                       QoS 1, not retained
     <prefix>/<site>/calls/<call_id>/waiting|screened     live screening, QoS 1, not retained
     <prefix>/<site>/status    "online" / "offline", retained; "offline" is also the last will
 
@@ -35,6 +36,7 @@ from screener.domain.events import (
     CallFinished,
     CallReviewed,
     CallStarted,
+    CallTranscribed,
 )
 from screener.domain.screen_events import CallScreened, CallWaiting, ScreenEvent
 from screener.events import EventBus, Subscription
@@ -58,6 +60,7 @@ TOPIC_SUFFIXES: Mapping[type, str] = {
     CallReviewed: "reviewed",
     CallWaiting: "waiting",
     CallScreened: "screened",
+    CallTranscribed: "transcript",
 }
 """Event type -> last topic level. Other events are not published."""
 
@@ -172,7 +175,13 @@ async def _next_event(sub: Subscription, watcher: asyncio.Task[None]) -> CallEve
         if isinstance(event, CallWaiting | CallScreened):
             return event
         assert isinstance(
-            event, CallStarted | CallDecided | CallFinished | CallDelivered | CallReviewed
+            event,
+            CallStarted
+            | CallDecided
+            | CallFinished
+            | CallDelivered
+            | CallReviewed
+            | CallTranscribed,
         )
         return event
     getter.cancel()

@@ -1,14 +1,17 @@
-"""The caller's recorded name/reason, served by the recording name on the call.
+"""The caller's recordings (their name and reason): where each one is, and its audio.
 
-Two places it can come from, chosen by ``ari.recordings_dir``:
+The one place a recording is found and read, for the console's player and for speech to
+text alike. Two places it can come from, chosen by ``ari.recordings_dir``:
 
 - set (the default ``recordings``): the file ``<recordings_dir>/<name>.<format>`` on this
   machine (Screener beside Asterisk, or sharing its recording directory);
 - empty: Asterisk's own copy over ARI, ``GET /ari/recordings/stored/{name}/file`` on
-  ``ari.url`` with the ARI user's Basic credentials (Screener on another host).
+  ``ari.url`` with the ARI user's Basic credentials (Screener on another host or in a
+  container).
 
 :func:`recording_status` says which one applies and, when the call page cannot offer a
-player, exactly why.
+player, exactly why; :func:`open_ari_recording` streams Asterisk's copy to a browser;
+:func:`read_recording` gives speech to text the file or the bytes.
 """
 
 from __future__ import annotations
@@ -215,3 +218,37 @@ async def open_ari_recording(settings: Settings, name: str) -> AriAudio:
             AUDIO_TYPES.get("." + settings.challenge.record_format.lower(), "audio/wav")
         )
     return AriAudio(content_type, response.headers.get("content-length"), response, client)
+
+
+async def read_recording(settings: Settings, name: str, *, max_bytes: int) -> Path | bytes:
+    """The audio of recording ``name``, whole: the file in ``ari.recordings_dir`` when that
+    is set, otherwise the bytes of Asterisk's copy over ARI.
+
+    Raises :class:`RecordingUnavailable` saying why (no such recording, unreadable, larger
+    than ``max_bytes``, Asterisk unreachable or refusing); never with the credentials.
+    """
+    status = recording_status(settings, name)
+    if status.path is not None:
+        return status.path
+    if status.ari_name is None:
+        raise RecordingUnavailable(status.why)
+    audio = await open_ari_recording(settings, status.ari_name)
+    try:
+        if audio.length and audio.length.isdigit() and int(audio.length) > max_bytes:
+            raise RecordingUnavailable(f"The recording {name} is larger than {max_bytes} bytes.")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in audio.response.aiter_bytes(ARI_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise RecordingUnavailable(
+                    f"The recording {name} is larger than {max_bytes} bytes."
+                )
+            chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise RecordingUnavailable(
+            f"Asterisk stopped sending the recording {name} ({type(exc).__name__})."
+        ) from exc
+    finally:
+        await audio.aclose()
+    return b"".join(chunks)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from sqlalchemy import delete, select
 from screener.db.lifecycle import Database
 from screener.db.models import AuditEntry, Call
 from screener.domain.model import Actor
+from screener.recordings import RECORDING_NAME
 from screener.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ BATCH = 5_000
 RETENTION_PURGE = "retention.purge"
 """The audit action of a retention run (to become ``AuditAction.RETENTION_PURGE``)."""
 ACTOR = Actor.system("retention")
-RECORDING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,150}(\.[A-Za-z0-9]{1,8})?$")
 FIRST_RUN_DELAY_SECONDS = 60.0
 SWEPT_PREFIX = "screener-"
 """Recordings Screener makes are named ``screener-<call id>`` (see the call flow)."""

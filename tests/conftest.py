@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,14 @@ from screener.settings import DatabaseSettings, Settings
 from tests.support.pgcluster import PgCluster, throwaway_cluster
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SPEECH_OFF = "SCREENER_SPEECH__ENABLED"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The services the tests start run without speech to text unless a test turns it on
+    (``speech={"enabled": True, "model": ...}``): its default model, tiny.en by name, cannot
+    be fetched here, and every service would start a worker process to find that out."""
+    os.environ.setdefault(SPEECH_OFF, "false")
 
 
 @pytest.fixture(scope="session")

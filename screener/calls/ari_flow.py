@@ -266,6 +266,8 @@ class CallHandler:
                 desk.claim_default(self.call_id, effect.decision)
             elif isinstance(effect, m.ClaimDefault):
                 self._claim = asyncio.create_task(self._claim_default(effect.decision))
+            elif isinstance(effect, m.RecordingReady):
+                desk.recorded(self.call_id, effect.name, effect.format)
             else:
                 failure = await self._send(effect)
                 if failure is not None:

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 DigitChooser = Callable[[int], tuple[str, ...]]
 
 _random = random.SystemRandom()
+
+
+class RecordingReader(Protocol):
+    """What reads a caller's recording once it is stored (speech to text)."""
+
+    def recording_ready(
+        self, call_id: str, name: str, audio_format: str, recorded_at: datetime
+    ) -> None: ...
 
 
 def random_digits(attempts: int) -> tuple[str, ...]:
@@ -74,6 +82,7 @@ class CallDesk:
         attempts: int,
         choose_digits: DigitChooser = random_digits,
         challenge_before_screening: bool = False,
+        recordings: RecordingReader | None = None,
     ) -> None:
         self.screening = screening
         self.recorder = recorder
@@ -82,6 +91,7 @@ class CallDesk:
         self.choose_digits = choose_digits
         self.challenge_before_screening = challenge_before_screening
         """``screen.challenge_first``: a call to screen is challenged first (digits)."""
+        self.recordings = recordings
 
     async def take(
         self,
@@ -129,6 +139,11 @@ class CallDesk:
     def step(self, call_id: str, kind: TimelineKind, detail: dict[str, Any] | None = None) -> None:
         """A step on the call's timeline, stamped now."""
         self.recorder.step(call_id, kind, utcnow(), detail)
+
+    def recorded(self, call_id: str, name: str, audio_format: str) -> None:
+        """The caller's recording ``name`` is stored (stamped now): hand it on, never waiting."""
+        if self.recordings is not None:
+            self.recordings.recording_ready(call_id, name, audio_format, utcnow())
 
     def finish(self, call_id: str, ending: CallEnding) -> asyncio.Future[bool]:
         """The call left Screener's hands (only the first ending of a call is kept)."""

@@ -32,6 +32,7 @@ from screener.domain.events import (
     CallFinished,
     CallReviewed,
     CallStarted,
+    CallTranscribed,
 )
 from screener.domain.screen_events import CallScreened, CallWaiting
 from screener.events import EventBus
@@ -52,7 +53,7 @@ PRESENCE_SECONDS = 5.0
 """How often a process repeats its count of open boards (and how often it looks at it:
 every ``PRESENCE_CHECK_SECONDS``, sent at once when it changed)."""
 PRESENCE_CHECK_SECONDS = 0.25
-SHARED = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed)
+SHARED = (CallStarted, CallDecided, CallFinished, CallDelivered, CallReviewed, CallTranscribed)
 
 
 def payloads(origin: str, changes: list[tuple[str, str]]) -> list[str]:

@@ -277,6 +277,17 @@ class CheckRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingReady:
+    """The caller's recording is stored: hand it on to what reads it (speech to text).
+
+    No request to Asterisk; the adapter passes it to the call desk at once."""
+
+    name: str
+    format: str
+    duration_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Continue:
     context: str
     extension: str
@@ -367,6 +378,7 @@ Effect = (
     | StopPlayback
     | Record
     | CheckRecording
+    | RecordingReady
     | Continue
     | Hangup
     | StopRecording
@@ -532,6 +544,7 @@ def _recording(state: CallState, event: Event) -> Transition:
         detail = (("name", event.name), ("duration", str(event.duration or 0)))
         effects: list[Effect] = [
             AddTimeline(TimelineKind.NAME_RECORDED, detail),
+            RecordingReady(event.name, state.config.record_format, event.duration),
             CheckRecording(event.name),
         ]
         return _after_pass(replace(state, recorded=True), effects)

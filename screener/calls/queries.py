@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from screener.db.models import Call, CallReason
+from screener.db.models import Call, CallReason, Transcript
 from screener.domain.vocabulary import Action, Outcome, ReasonCode, ReviewState, Verdict
 
 PAGE_SIZE = 50
@@ -30,6 +30,17 @@ class CallFilter:
     since: datetime | None = None
     until: datetime | None = None
     review_state: ReviewState | None = None
+    said: str | None = None
+    """Words the caller said (in a transcript), case-insensitive."""
+
+
+MAX_SAID_CHARS = 100
+
+
+def _like_pattern(words: str) -> str:
+    """A LIKE pattern matching ``words`` anywhere, its own ``%`` and ``_`` taken literally."""
+    escaped = words.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +102,24 @@ async def find_calls(
         query = query.where(at < filters.until)
     if filters.review_state:
         query = query.where(Call.review_state == filters.review_state.value)
+    said = " ".join((filters.said or "").split())[:MAX_SAID_CHARS]
+    if said:
+        query = query.where(
+            Call.id.in_(
+                select(Transcript.call_id).where(
+                    func.lower(Transcript.text).like(_like_pattern(said), escape="\\")
+                )
+            )
+        )
     if cursor is not None:
         query = query.where(
             or_(at < cursor.started_at, and_(at == cursor.started_at, key < cursor.call_id))
         )
-    query = query.order_by(at.desc(), key.desc()).limit(limit + 1)
+    query = (
+        query.options(selectinload(Call.transcripts))
+        .order_by(at.desc(), key.desc())
+        .limit(limit + 1)
+    )
     rows = (await session.execute(query)).scalars().all()
     if len(rows) > limit:
         last = rows[limit - 1]
@@ -107,6 +131,8 @@ async def get_call(session: AsyncSession, call_id: str) -> Call | None:
     """One call with its timeline."""
     return (
         await session.execute(
-            select(Call).options(selectinload(Call.events)).where(Call.id == call_id)
+            select(Call)
+            .options(selectinload(Call.events), selectinload(Call.transcripts))
+            .where(Call.id == call_id)
         )
     ).scalar_one_or_none()

@@ -273,6 +273,7 @@ def describe(call: Call) -> list[str]:
         ReviewState,
         Step,
         TimelineKind,
+        TranscriptStatus,
     )
 
     source = label(CallSource, call.source) or call.source
@@ -319,6 +320,14 @@ def describe(call: Call) -> list[str]:
         field("delivery", _worded(Delivery, call.delivery))
     if call.recording:
         field("recording", _printable(call.recording, 200))
+    transcript = call.transcript
+    if transcript is not None:
+        said = _worded(TranscriptStatus, transcript.status)
+        if transcript.text:
+            said += f": {_printable(transcript.text, 500)!r}"
+        elif transcript.detail:
+            said += f": {_printable(transcript.detail, 200)}"
+        field("said", said)
     review = _worded(ReviewState, call.review_state)
     if call.reviewed_by:
         review += f" by {_printable(call.reviewed_by, 100)}"

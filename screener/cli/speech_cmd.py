@@ -13,9 +13,9 @@ from typing import Any
 import typer
 
 from screener.cli.common import fail, settings_of
+from screener.settings import SpeechSettings
 from screener.speech.claims import Claim, claim_advice, find_claims
 from screener.speech.model import availability
-from screener.speech.settings import SpeechSettings
 from screener.speech.transcriber import Transcriber, Transcript
 
 speech_app = typer.Typer(no_args_is_help=True, help="Speech to text and claims of authority.")

@@ -158,6 +158,17 @@ class Call(Base):
     events: Mapped[list[CallEvent]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="CallEvent.id"
     )
+    transcripts: Mapped[list[Transcript]] = relationship(
+        back_populates="call",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Transcript.id",
+    )
+
+    @property
+    def transcript(self) -> Transcript | None:
+        """The latest transcript of the caller's recordings (load ``transcripts`` first)."""
+        return self.transcripts[-1] if self.transcripts else None
 
 
 class CallEvent(Base):
@@ -173,6 +184,41 @@ class CallEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     call: Mapped[Call] = relationship(back_populates="events")
+
+
+class Transcript(Base):
+    """What the caller said in one recording of a call, and the claims found in it.
+
+    Written once, after the call's decision (migration 0004). ``status`` is a
+    ``TranscriptStatus``; ``text`` is attacker-controlled (what the caller said).
+    """
+
+    __tablename__ = "transcripts"
+    __table_args__ = (UniqueConstraint("call_id", "recording"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    recording: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # TranscriptStatus
+    text: Mapped[str] = mapped_column(Text, default="")
+    claims: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why a recording was not transcribed (skipped, failed, timed out)."""
+    model: Mapped[str] = mapped_column(String(300), default="")
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    audio_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    fetch_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    """Reading the recording (the file, or ARI)."""
+    wait_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    """Waiting for a free worker."""
+    worker_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    cpu_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    total_seconds: Mapped[float | None] = mapped_column(nullable=True)
+    """From the end of the recording to the transcript being ready."""
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    call: Mapped[Call] = relationship(back_populates="transcripts")
 
 
 class Screening(Base):

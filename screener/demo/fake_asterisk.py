@@ -15,7 +15,11 @@ It behaves like Asterisk 22 as recorded in the ARI transcripts, quirks included:
   the dialplan rings reception: :attr:`FakeChannel.result` is then ``"stasis-failed"``.
 
 Simulated callers follow a :class:`CallerBehaviour`: they listen to the prompts (and hear
-the spoken digit in ``sound:digits/N``), press keys, speak their name or hang up. Time runs
+the spoken digit in ``sound:digits/N``), press keys, speak their name (a quiet tone, or the
+WAV given as :attr:`CallerBehaviour.says`) or hang up. A finished recording is kept as
+Asterisk keeps it: ``GET /recordings/stored/{name}`` and ``.../file`` serve it, and with
+``recordings_dir`` it is also written there as ``<name>.<format>`` (Asterisk's
+``astspooldir/recording``). Time runs
 ``time_scale`` times real time. Tests and the demo drive it through :meth:`place_call`.
 With ``autoplay=False`` prompts and recordings never end by themselves and callers do
 nothing: a test script ends them (:meth:`finish_playback`, :meth:`finish_recording`) and
@@ -41,6 +45,7 @@ import wave
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -79,6 +84,11 @@ class CallerBehaviour:
     in: ``"ringing"`` (right after StasisStart), ``"prompt"``, ``"waiting"`` (after the
     prompt, before pressing), ``"recording"``, ``"announcement"`` (any prompt without a
     digit in it) or ``None``.
+
+    ``says`` is what the caller says when recorded: a WAV file's bytes, 8 kHz mono 16-bit
+    as a telephone line carries it (:func:`telephone_audio` checks it). The caller speaks
+    for as long as it lasts (instead of ``speak_seconds``), and the recording holds it,
+    cut at ``maxDurationSeconds`` as Asterisk cuts it.
     """
 
     presses: tuple[str, ...] = ()
@@ -88,6 +98,13 @@ class CallerBehaviour:
     speak_seconds: float = 2.0
     hang_up_on_hold_after: float | None = None
     """Put on hold (music on hold), hang up after this many seconds (None: wait)."""
+    says: bytes | None = None
+
+    @property
+    def speaking_seconds(self) -> float:
+        if self.says is None:
+            return self.speak_seconds
+        return len(telephone_audio(self.says)) / (2 * TELEPHONE_RATE)
 
 
 @dataclass
@@ -116,6 +133,8 @@ class FakeRecording:
     state: str = "queued"
     duration: int | None = None
     task: asyncio.Task[None] | None = None
+    max_seconds: int = 0
+    """``maxDurationSeconds`` of the request (0: no limit)."""
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -221,6 +240,7 @@ class FakeAsterisk:
         port: int = 0,
         autoplay: bool = True,
         multi_variables: bool = True,
+        recordings_dir: str | None = None,
     ) -> None:
         self.username = username
         self.password = password
@@ -234,6 +254,8 @@ class FakeAsterisk:
         self.stored_recordings: dict[str, str] = {}
         self.recording_files: dict[str, bytes] = {}
         """The audio of each stored recording (``GET /recordings/stored/{name}/file``)."""
+        self.recordings_dir = recordings_dir
+        """Where finished recordings are also written, as Asterisk writes them (or None)."""
         self.requests: list[LoggedRequest] = []
         self.request_hook: RequestHook | None = None
         self.accepting_websockets = True
@@ -810,8 +832,9 @@ class FakeAsterisk:
             return
         if channel.behaviour.hang_up_at == "recording":
             self._after(0.5, self.caller_hangs_up(channel))
-        speak = channel.behaviour.speak_seconds
+        speak = channel.behaviour.speaking_seconds
         seconds = min(speak, max_seconds) if max_seconds else speak
+        recording.max_seconds = max_seconds
         await asyncio.sleep(seconds * self.time_scale)
         self._finish_recording(channel, recording, round(seconds))
 
@@ -839,7 +862,14 @@ class FakeAsterisk:
             return
         recording.state = "done"
         recording.duration = max(duration, 0)
-        self.store_recording(recording.name, recording.format, recording.duration)
+        said = channel.behaviour.says
+        if said is not None and duration > 0:
+            pcm = telephone_audio(said)
+            if recording.max_seconds:
+                pcm = pcm[: recording.max_seconds * TELEPHONE_RATE * 2]
+            self.store_recording(recording.name, recording.format, pcm=pcm)
+        else:
+            self.store_recording(recording.name, recording.format, recording.duration)
         channel.recording = recording.name
         if channel.live_recording is recording:
             channel.live_recording = None
@@ -891,31 +921,103 @@ class FakeAsterisk:
         channel.result = "caller-hung-up" if caller else "hung-up"
         self._leave(channel, channel.result)
 
-    def store_recording(self, name: str, fmt: str = "wav", seconds: float = 1.0) -> bytes:
-        """Keep a stored recording as Asterisk does when one finishes (a tone: the caller
-        "saying" their name); returns its audio."""
-        audio = wav_tone(max(seconds, 0.2)) if fmt == "wav" else bytes(int(8000 * seconds))
+    def store_recording(
+        self, name: str, fmt: str = "wav", seconds: float = 1.0, *, pcm: bytes | None = None
+    ) -> bytes:
+        """Keep a stored recording as Asterisk does when one finishes; returns its file.
+
+        ``pcm`` is what the caller said (8 kHz 16-bit mono samples); without it, a quiet
+        tone of ``seconds``. The file is in ``fmt`` as Asterisk writes it: ``wav`` a WAV
+        file, ``sln`` the bare samples, ``ulaw``/``alaw`` G.711 bytes (``gsm`` is not
+        encoded: silence of the right length)."""
+        if pcm is None:
+            pcm = tone_samples(max(seconds, 0.2))
+        audio = encode_recording(pcm, fmt)
         self.stored_recordings[name] = fmt
         self.recording_files[name] = audio
+        if self.recordings_dir is not None:
+            directory = Path(self.recordings_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / f"{name}.{fmt}").write_bytes(audio)
         return audio
 
 
 RECORDING_TYPES = {"wav": "audio/wav", "gsm": "audio/x-gsm", "ulaw": "audio/basic"}
+TELEPHONE_RATE = 8000
+"""Asterisk records a telephone call at 8 kHz, 16-bit signed linear, mono."""
 
 
-def wav_tone(seconds: float, hertz: float = 440.0, rate: int = 8000) -> bytes:
-    """A valid 8 kHz 16-bit mono WAV file holding a quiet tone."""
+def tone_samples(seconds: float, hertz: float = 440.0, rate: int = TELEPHONE_RATE) -> bytes:
+    """16-bit mono samples of a quiet tone."""
     frames = bytearray()
     for i in range(int(seconds * rate)):
         sample = int(8000 * math.sin(2 * math.pi * hertz * i / rate))
         frames += sample.to_bytes(2, "little", signed=True)
+    return bytes(frames)
+
+
+def wav_file(pcm: bytes, rate: int = TELEPHONE_RATE) -> bytes:
+    """A WAV file of 16-bit mono samples."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(bytes(frames))
+        out.writeframes(pcm)
     return buffer.getvalue()
+
+
+def wav_tone(seconds: float, hertz: float = 440.0, rate: int = TELEPHONE_RATE) -> bytes:
+    """A valid 8 kHz 16-bit mono WAV file holding a quiet tone."""
+    return wav_file(tone_samples(seconds, hertz, rate), rate)
+
+
+def telephone_audio(wav: bytes) -> bytes:
+    """The samples of a WAV file as a telephone line carries them (8 kHz, 16-bit, mono);
+    ``ValueError`` for any other WAV (make it so with ``sox IN -r 8000 -c 1 -b 16 OUT``)."""
+    try:
+        with wave.open(io.BytesIO(wav), "rb") as clip:
+            shape = (clip.getframerate(), clip.getnchannels(), clip.getsampwidth())
+            frames = clip.readframes(clip.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise ValueError(f"a caller says a WAV file: {exc}") from exc
+    if shape != (TELEPHONE_RATE, 1, 2):
+        raise ValueError(
+            f"a caller says 8 kHz mono 16-bit audio, as a telephone line carries it; this "
+            f"WAV is {shape[0]} Hz, {shape[1]} channel(s), {8 * shape[2]}-bit"
+        )
+    return frames
+
+
+def _g711(sample: int, alaw: bool) -> int:
+    """One 16-bit sample as a G.711 byte (ITU-T G.711, as Asterisk's ulaw/alaw files)."""
+    if alaw:
+        sign = 0x00 if sample < 0 else 0x80
+        magnitude = min(-sample if sample < 0 else sample, 32767) >> 3
+        if magnitude < 32:
+            code = magnitude >> 1
+        else:
+            exponent = magnitude.bit_length() - 5
+            code = (exponent << 4) | ((magnitude >> exponent) & 0x0F)
+        return (sign | code) ^ 0x55
+    sign = 0x80 if sample < 0 else 0x00
+    magnitude = min(-sample if sample < 0 else sample, 32635) + 0x84
+    exponent = magnitude.bit_length() - 8
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def encode_recording(pcm: bytes, fmt: str) -> bytes:
+    """16-bit mono samples in the file format Asterisk records to (``wav``, ``sln``,
+    ``ulaw``, ``alaw``; ``gsm``: silence of the same length, not encoded)."""
+    if fmt == "wav":
+        return wav_file(pcm)
+    if fmt == "sln":
+        return pcm
+    samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    if fmt in ("ulaw", "alaw"):
+        return bytes(_g711(sample, fmt == "alaw") for sample in samples)
+    return bytes(len(samples))
 
 
 class _QuietServer(uvicorn.Server):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from screener.ari.connection import ConnectionState
     from screener.calls.ari_flow import ScreeningApp
     from screener.calls.recorder import CallRecorder
+    from screener.calls.transcripts import CallTranscripts
     from screener.db.lifecycle import Database
     from screener.events import EventBus
     from screener.mqtt_publisher import MqttPublisher
@@ -42,6 +43,7 @@ class ServiceHealth:
     agi: AgiServer | None = None
     mqtt: MqttPublisher | None = None
     policy: PolicyWatcher | None = None
+    speech: CallTranscripts | None = None
     simulated: bool = False
     """Calls come from the built-in PBX simulator, not from Asterisk."""
     db_check_timeout_seconds: float = DB_CHECK_TIMEOUT_SECONDS
@@ -66,8 +68,9 @@ async def database_reachable(health: ServiceHealth) -> bool:
 async def health_report(health: ServiceHealth) -> tuple[bool, dict[str, Any]]:
     """Healthy when the database answers and, if ARI is in use, its websocket is up.
 
-    MQTT is reported but does not make the service unhealthy: calls are still screened
-    while the broker is away (events wait in the bounded queue).
+    MQTT and speech to text are reported but do not make the service unhealthy: calls are
+    still screened while the broker is away (events wait in the bounded queue) or while
+    speech to text is off (calls have no transcript).
     """
     db_ok = await database_reachable(health)
     ari_ok = health.ari is None or health.ari.connected
@@ -94,5 +97,8 @@ async def health_report(health: ServiceHealth) -> tuple[bool, dict[str, Any]]:
             "queued": mqtt.queued if mqtt else 0,
             "dropped": mqtt.dropped if mqtt else 0,
         },
+        "speech": health.speech.status()
+        if health.speech
+        else {"enabled": False, "available": False, "reason": "not part of this process"},
     }
     return healthy, body

@@ -17,6 +17,7 @@ from screener.domain.vocabulary import (
     Outcome,
     ReviewState,
     ScreenDecision,
+    TranscriptStatus,
     Verdict,
 )
 from screener.ops.counters import Histogram
@@ -224,6 +225,32 @@ def render_metrics(health: ServiceHealth) -> str:
         "screener_mqtt_connection_failures_total",
         "Failed or lost MQTT connections.",
         [({}, mqtt.state.connect_failures if mqtt else 0)],
+    )
+    speech = health.speech
+    out.gauge(
+        "screener_speech_available",
+        "1 while speech to text is on (the workers are up with the model loaded).",
+        bool(speech and speech.available),
+    )
+    out.counter(
+        "screener_speech_transcriptions_total",
+        "Callers' recordings handed to speech to text, by what became of them.",
+        _labelled("status", speech.stats.statuses if speech else {}, TranscriptStatus),
+    )
+    out.counter(
+        "screener_speech_worker_restarts_total",
+        "Speech worker pools replaced after a worker died or a clip timed out.",
+        [({}, speech.transcriber.stats.restarts if speech else 0)],
+    )
+    out.gauge(
+        "screener_speech_in_flight",
+        "Recordings being read, waiting for a worker or transcribed.",
+        speech.in_flight if speech else 0,
+    )
+    out.counter(
+        "screener_speech_write_failures_total",
+        "Transcripts that could not be written to their call's record.",
+        [({}, speech.stats.write_failures if speech else 0)],
     )
     policy = health.policy
     out.counter(

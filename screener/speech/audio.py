@@ -1,4 +1,4 @@
-"""Recordings as whisper wants them, and getting them from Asterisk.
+"""Recordings as whisper wants them.
 
 Whisper takes mono float32 samples at 16 kHz. Asterisk records the caller at 8 kHz
 (``wav``: 16-bit PCM; also ``wav16``, ``sln``, ``ulaw``/``alaw`` in WAV). WAV files are read
@@ -6,30 +6,21 @@ here with numpy (the ``audioop`` module is gone from Python 3.13) and resampled 
 anything else (``gsm``, ``ogg``, ``mp3``) is decoded by PyAV, which faster-whisper brings.
 
 numpy is imported inside the functions that decode: they run in a worker process, and this
-module is imported by the service whether the speech extra is installed or not.
-
-Audio comes from ARI, ``GET /recordings/stored/{name}/file`` (:func:`fetch_recording`), so
-it works when Screener runs on another host or in a container, or from the recordings
-directory when it is shared (:func:`recording_file`).
+module is imported by the service whether the speech extra is installed or not. Where a
+recording's audio comes from (the recordings directory, or ARI) is
+:mod:`screener.recordings`.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
-import re
 import struct
-from pathlib import Path
 from typing import TYPE_CHECKING
-
-import httpx
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
-
-    from screener.settings import AriSettings
 
     Samples = NDArray[np.float32]
 
@@ -38,7 +29,6 @@ log = logging.getLogger(__name__)
 WHISPER_RATE = 16_000
 MAX_AUDIO_BYTES = 32 * 1024 * 1024
 """A recording larger than this is not read (60 s of 16 kHz stereo PCM is under 4 MB)."""
-RECORDING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,150}(\.[A-Za-z0-9]{1,8})?$")
 RAW_FORMATS = {"sln": 8_000, "sln16": 16_000, "sln48": 48_000}
 """Asterisk's headerless signed-linear formats and their sample rates."""
 
@@ -47,10 +37,6 @@ _PCM, _FLOAT, _ALAW, _MULAW, _EXTENSIBLE = 1, 3, 6, 7, 0xFFFE
 
 class AudioError(ValueError):
     """The bytes are not audio this module can read."""
-
-
-class RecordingUnavailable(RuntimeError):
-    """A recording could not be fetched (missing, too large, Asterisk unreachable)."""
 
 
 # Decoding ----------------------------------------------------------------------------------
@@ -191,91 +177,3 @@ def whisper_samples(
     samples, rate = decode_audio(data, audio_format)
     samples = samples[: int(max_seconds * rate)]
     return resample(samples, rate, WHISPER_RATE)
-
-
-# Where recordings come from ----------------------------------------------------------------
-
-
-def recording_file(recordings_dir: str, name: str, default_format: str = "wav") -> Path | None:
-    """The file for recording ``name`` inside ``recordings_dir``, or None (bad name,
-    missing file). Never a path outside that directory."""
-    if not RECORDING_NAME.match(name):
-        return None
-    base = Path(recordings_dir).resolve()
-    candidates = [name]
-    if "." not in name and re.fullmatch(r"[A-Za-z0-9]{1,8}", default_format):
-        candidates.append(f"{name}.{default_format}")
-    for candidate in candidates:
-        path = (base / candidate).resolve()
-        if path.parent == base and path.is_file():
-            return path
-    return None
-
-
-def _ari_base(url: str) -> str:
-    base = url.rstrip("/")
-    return base if base.endswith("/ari") else f"{base}/ari"
-
-
-async def fetch_recording(
-    url: str,
-    username: str,
-    password: str,
-    name: str,
-    *,
-    timeout_seconds: float = 5.0,
-    max_bytes: int = MAX_AUDIO_BYTES,
-    http: httpx.AsyncClient | None = None,
-) -> bytes:
-    """The bytes of stored recording ``name``: ``GET /recordings/stored/{name}/file``.
-
-    ``url`` is ``[ari] url``; pass ``http`` to reuse a client. Raises
-    :class:`RecordingUnavailable` (never with the credentials in the message).
-    """
-    if not RECORDING_NAME.match(name):
-        raise RecordingUnavailable(f"not a recording name: {name[:40]!r}")
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    path = f"{_ari_base(url)}/recordings/stored/{name}/file"
-    client = http or httpx.AsyncClient(timeout=timeout_seconds)
-    try:
-        async with client.stream(
-            "GET", path, headers={"Authorization": f"Basic {token}"}, timeout=timeout_seconds
-        ) as response:
-            if response.status_code != 200:
-                raise RecordingUnavailable(
-                    f"recording {name}: Asterisk answered {response.status_code}"
-                )
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise RecordingUnavailable(f"recording {name} is larger than {max_bytes} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise RecordingUnavailable(f"recording {name} is larger than {max_bytes} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise RecordingUnavailable(f"recording {name}: {type(exc).__name__}") from exc
-    finally:
-        if http is None:
-            await client.aclose()
-
-
-async def recording_audio(ari: AriSettings, name: str, record_format: str = "wav") -> bytes | Path:
-    """What to hand to ``Transcriber.transcribe`` for recording ``name``: the file in
-    ``ari.recordings_dir`` when that is set (Screener sees Asterisk's recordings), otherwise
-    the bytes fetched over ARI. Raises :class:`RecordingUnavailable`."""
-    if ari.recordings_dir:
-        path = recording_file(ari.recordings_dir, name, record_format)
-        if path is None:
-            raise RecordingUnavailable(f"no recording {name[:40]!r} in {ari.recordings_dir}")
-        return path
-    return await fetch_recording(
-        ari.url,
-        ari.username,
-        ari.password.get_secret_value(),
-        name,
-        timeout_seconds=ari.request_timeout_seconds,
-    )

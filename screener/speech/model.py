@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
-    from screener.speech.settings import SpeechSettings
+    from screener.settings import SpeechSettings
 
 log = logging.getLogger(__name__)
 

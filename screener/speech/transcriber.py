@@ -10,6 +10,9 @@
   is counted ``failed`` and the pool replaced; the next clip gets a fresh worker.
 - Without faster-whisper or the model, :meth:`Transcriber.start` reports the feature off
   (one log line) and :meth:`Transcriber.transcribe` returns ``None``.
+
+:meth:`Transcriber.transcribe_clip` says what became of a clip (``TranscriptStatus``: done,
+skipped, failed, timed out, with why), for the call records.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from screener.domain.vocabulary import TranscriptStatus
 from screener.speech.audio import MAX_AUDIO_BYTES, AudioError, whisper_samples
 from screener.speech.claims import MAX_TEXT_CHARS
 from screener.speech.model import SpeechAvailability, availability, load_model
@@ -36,7 +40,7 @@ from screener.speech.model import SpeechAvailability, availability, load_model
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
-    from screener.speech.settings import SpeechSettings
+    from screener.settings import SpeechSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,15 @@ class Transcript:
     """Time spent waiting for a free worker."""
     total_seconds: float
     """From :meth:`Transcriber.transcribe` being called to its answer."""
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """What became of one clip: its transcript (``done``), or why there is none."""
+
+    status: TranscriptStatus
+    transcript: Transcript | None = None
+    detail: str = ""
 
 
 @dataclass
@@ -268,6 +281,9 @@ class Transcriber:
         except (TimeoutError, BrokenProcessPool, OSError) as exc:
             _kill(pool.executor)
             return self._off(f"the worker did not start ({type(exc).__name__})")
+        except asyncio.CancelledError:  # the service stopped while the model was loading
+            _kill(pool.executor)
+            raise
         errors = [error for _, error in answers if error]
         if errors:
             _kill(pool.executor)
@@ -283,6 +299,7 @@ class Transcriber:
         return self._availability
 
     def _off(self, reason: str) -> SpeechAvailability:
+        reason = " ".join(reason.split())[:300]  # one line, for the log, /healthz and the console
         self._availability = SpeechAvailability(False, reason, self.settings.model)
         log.info("speech to text off: %s", reason)
         return self._availability
@@ -321,12 +338,31 @@ class Transcriber:
         ``audio_format`` names a headerless format (``sln``, ``sln16``); WAV and the formats
         PyAV reads are recognised by their content.
         """
+        clip = await self.transcribe_clip(
+            audio, audio_format=audio_format, timeout_seconds=timeout_seconds
+        )
+        return clip.transcript
+
+    async def transcribe_clip(
+        self,
+        audio: bytes | Path,
+        *,
+        audio_format: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> ClipResult:
+        """Like :meth:`transcribe`, saying what became of the clip and why."""
         if not self.available or self._slots is None:
-            return None
+            return ClipResult(
+                TranscriptStatus.SKIPPED,
+                detail=f"speech to text is off: {self.availability.reason}",
+            )
         if self.stats.in_flight >= self.settings.queue_size:
             self.stats.skipped += 1
             log.debug("speech queue full (%d): clip skipped", self.stats.in_flight)
-            return None
+            return ClipResult(
+                TranscriptStatus.SKIPPED,
+                detail=f"{self.settings.queue_size} recordings were already waiting",
+            )
         self.stats.in_flight += 1
         self.stats.submitted += 1
         started = time.perf_counter()
@@ -338,12 +374,12 @@ class Transcriber:
             result = await self._run(job, timeout_seconds or self.settings.clip_timeout_seconds)
         finally:
             self.stats.in_flight -= 1
-        if result is None:
-            return None
+        if isinstance(result, ClipResult):
+            return result
         self.stats.completed += 1
         self.stats.audio_seconds += result.audio_seconds
         self.stats.cpu_seconds += result.cpu_seconds
-        return Transcript(
+        transcript = Transcript(
             text=result.text,
             language=result.language,
             audio_seconds=result.audio_seconds,
@@ -352,15 +388,17 @@ class Transcriber:
             wait_seconds=waited,
             total_seconds=time.perf_counter() - started,
         )
+        return ClipResult(TranscriptStatus.DONE, transcript)
 
-    async def _run(self, job: _Job, timeout_seconds: float) -> _Result | None:
+    async def _run(self, job: _Job, timeout_seconds: float) -> _Result | ClipResult:
         """One clip on the current pool; the slot taken by the caller is given back when the
         worker is really done with it (not when an impatient caller gives up)."""
         assert self._slots is not None
+        failed = TranscriptStatus.FAILED
         pool = self._pool
         if pool is None:
             self._slots.release()
-            return None
+            return ClipResult(TranscriptStatus.SKIPPED, detail="speech to text stopped")
         loop = asyncio.get_running_loop()
         slots = self._slots
         try:
@@ -369,7 +407,7 @@ class Transcriber:
             slots.release()
             self.stats.failed += 1
             self._replace_pool(pool, f"could not submit: {type(exc).__name__}")
-            return None
+            return ClipResult(failed, detail=f"the worker could not take it ({type(exc).__name__})")
         future.add_done_callback(lambda _: _call_soon(loop, slots.release))
         try:
             async with asyncio.timeout(timeout_seconds):
@@ -377,16 +415,21 @@ class Transcriber:
         except TimeoutError:
             self.stats.timed_out += 1
             self._replace_pool(pool, f"a clip ran longer than {timeout_seconds:g} s")
+            return ClipResult(
+                TranscriptStatus.TIMED_OUT, detail=f"still running after {timeout_seconds:g} s"
+            )
         except BrokenProcessPool:
             self.stats.failed += 1
             self._replace_pool(pool, "a worker process died")
+            return ClipResult(failed, detail="the worker process died")
         except (AudioError, ModelNotLoaded, OSError) as exc:
             self.stats.failed += 1
             log.warning("speech clip failed: %s", exc)
+            return ClipResult(failed, detail=str(exc)[:200])
         except Exception as exc:  # the model raised: count it, the call goes on
             self.stats.failed += 1
             log.warning("speech clip failed: %s: %s", type(exc).__name__, str(exc)[:200])
-        return None
+            return ClipResult(failed, detail=f"{type(exc).__name__}: {str(exc)[:200]}")
 
     async def aclose(self) -> None:
         """Stop the workers: idle ones are asked to exit, a clip in progress is abandoned."""

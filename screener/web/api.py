@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from screener.calls import service as calls_service
 from screener.calls.queries import CallFilter, Cursor, find_calls, get_call
 from screener.calls.service import CallActionError, NoSuchCall
-from screener.db.models import Call, ListEntry, NumberList
+from screener.db.models import Call, ListEntry, NumberList, Transcript
 from screener.domain.numbers import InvalidEntry
 from screener.domain.rules import RULES
 from screener.domain.vocabulary import Action, ListKind, Outcome, ReasonCode, ReviewState, Verdict
@@ -66,6 +66,31 @@ class ReasonOut(BaseModel):
     advice: str | None = None
 
 
+class ClaimOut(BaseModel):
+    category: str = Field(
+        description="police, hmrc, bank, tech_support, court, courier or gift_card_crypto"
+    )
+    phrase: str = Field(description="the words of the transcript that make the claim")
+    start: int = Field(description="where the phrase starts in the transcript")
+    end: int
+    term: str = Field(description="the claim list's entry it matched")
+
+
+class TranscriptOut(BaseModel):
+    recording: str
+    status: str = Field(description="done, skipped, failed or timed_out")
+    text: str = Field(description="what the caller said (untrusted text)")
+    claims: list[ClaimOut]
+    detail: str | None = Field(description="why there is no transcript")
+    model: str
+    audio_seconds: float | None
+    total_seconds: float | None = Field(
+        description="from the end of the recording to the transcript"
+    )
+    recorded_at: datetime
+    created_at: datetime
+
+
 class TimelineEventOut(BaseModel):
     at: datetime
     kind: str
@@ -97,6 +122,9 @@ class CallOut(BaseModel):
     outcome_step: str | None
     delivery: str | None
     recording: str | None
+    transcript: TranscriptOut | None = Field(
+        description="what the caller said in their recording (the latest one), if transcribed"
+    )
     review_state: str
     review_note: str | None
     reviewed_by: str | None
@@ -263,6 +291,23 @@ def entry_as_dict(entry: ListEntry) -> dict[str, Any]:
     }
 
 
+def transcript_as_dict(transcript: Transcript | None) -> dict[str, Any] | None:
+    if transcript is None:
+        return None
+    return {
+        "recording": transcript.recording,
+        "status": transcript.status,
+        "text": transcript.text,
+        "claims": transcript.claims,
+        "detail": transcript.detail,
+        "model": transcript.model,
+        "audio_seconds": transcript.audio_seconds,
+        "total_seconds": transcript.total_seconds,
+        "recorded_at": transcript.recorded_at.isoformat(),
+        "created_at": transcript.created_at.isoformat(),
+    }
+
+
 def call_as_dict(call: Call, events: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": call.id,
@@ -289,6 +334,7 @@ def call_as_dict(call: Call, events: bool = False) -> dict[str, Any]:
         "outcome_step": call.outcome_step,
         "delivery": call.delivery,
         "recording": call.recording,
+        "transcript": transcript_as_dict(call.transcript),
         "review_state": call.review_state,
         "review_note": call.review_note,
         "reviewed_by": call.reviewed_by,
@@ -331,6 +377,9 @@ async def api_calls(
     reason: str | None = Query(None, max_length=48),
     review_state: str | None = Query(None, max_length=16),
     number: str | None = Query(None, max_length=64),
+    said: str | None = Query(
+        None, max_length=100, description="words the caller said (in a transcript)"
+    ),
     since: datetime | None = None,
     until: datetime | None = None,
     after: str | None = Query(None, max_length=120, description="`next` of the previous page"),
@@ -350,6 +399,7 @@ async def api_calls(
         number=e164,
         since=_aware(since, "since"),
         until=_aware(until, "until"),
+        said=said,
     )
     async with ctx.database.sessions() as session:
         rows, cursor = await find_calls(session, filters, Cursor.decode(after), limit)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -74,9 +75,11 @@ def create_app(
     public_routers: Sequence[APIRouter] = (),
     simulated: bool = False,
     presence: BoardPresence | None = None,
+    speech_status: Callable[[], Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """The console. ``public_routers`` (e.g. ``/healthz``, ``/metrics``) need no sign-in
-    (only ``web.ops_token``, when it is set)."""
+    (only ``web.ops_token``, when it is set); ``speech_status`` says whether this process
+    transcribes what callers say (``CallTranscripts.status``)."""
     web = settings.web
     zone = display_zone(web.time_zone)
     app = FastAPI(
@@ -99,6 +102,7 @@ def create_app(
         zone=zone,
         presence=presence
         or BoardPresence(settings.screen.watch_grace_seconds, settings.screen.api_watch_seconds),
+        speech_status=speech_status,
     )
     app.add_middleware(
         SessionMiddleware,

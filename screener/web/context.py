@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
@@ -81,6 +82,8 @@ class WebContext:
     """The zone the console shows times in, and reads the dates typed into filters in."""
     presence: BoardPresence = field(default_factory=BoardPresence)
     """Open boards (a screened caller is held for reception only while one is open)."""
+    speech_status: Callable[[], Mapping[str, Any]] | None = None
+    """Whether this process transcribes what callers say, and if not why."""
 
     def __post_init__(self) -> None:
         if not self.trusted_proxies:
@@ -90,6 +93,12 @@ class WebContext:
             )
         if self.setup is None:
             self.setup = FirstRunSetup(self.database)
+
+    def speech(self) -> Mapping[str, Any]:
+        """Speech to text here: ``available`` and ``reason`` (off when nothing runs it)."""
+        if self.speech_status is None:
+            return {"available": False, "reason": "not run by this console's process"}
+        return self.speech_status()
 
     def uow(self, actor: Actor) -> UnitOfWork:
         """A unit of work for one use case, on behalf of ``actor``."""

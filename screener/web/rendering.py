@@ -24,12 +24,15 @@ from screener.domain.rules import label as rule_label
 from screener.domain.vocabulary import (
     Action,
     ChallengeResult,
+    ClaimCategory,
     Delivery,
     Outcome,
+    ReasonCode,
     ReviewState,
     ScreenDecision,
     Step,
     TimelineKind,
+    TranscriptStatus,
     Verdict,
 )
 from screener.web.deps import csrf_token
@@ -161,6 +164,14 @@ def is_impersonation(reasons: object) -> bool:
     return any(isinstance(r, dict) and r.get("code") in IMPERSONATION_CODES for r in reasons)
 
 
+def has_claims(reasons: object) -> bool:
+    """Whether a call's stored reasons include a claim of authority in what the caller said."""
+    if not isinstance(reasons, list):
+        return False
+    code = ReasonCode.CLAIMS_AUTHORITY.value
+    return any(isinstance(r, dict) and r.get("code") == code for r in reasons)
+
+
 def _labeller(kind: type[StrEnum]) -> Callable[[object], str]:
     def to_words(value: object) -> str:
         return labels.label(kind, value)
@@ -187,6 +198,8 @@ def build_templates(zone: tzinfo = UTC, region: str = "GB") -> Jinja2Templates:
         ("step_label", Step),
         ("timeline_label", TimelineKind),
         ("screen_label", ScreenDecision),
+        ("transcript_label", TranscriptStatus),
+        ("claim_label", ClaimCategory),
     ):
         env.filters[name] = _labeller(kind)
     env.filters["when"] = lambda value: when(value, zone)
@@ -195,6 +208,7 @@ def build_templates(zone: tzinfo = UTC, region: str = "GB") -> Jinja2Templates:
     env.filters["presentation"] = presentation_words
     env.filters["detail_text"] = detail_text
     env.tests["impersonation"] = is_impersonation
+    env.tests["claims"] = has_claims
     return Jinja2Templates(env=env)
 
 

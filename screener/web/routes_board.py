@@ -18,7 +18,7 @@ from screener.calls import screen_decisions, screen_store
 from screener.calls.queries import CallFilter, find_calls, get_call
 from screener.calls.screen_decisions import AlreadyDecided, parse_decision
 from screener.calls.service import CallActionError, NoSuchCall
-from screener.db.models import Call
+from screener.db.models import Call, Transcript
 from screener.domain.events import (
     CallChangedElsewhere,
     CallDecided,
@@ -27,6 +27,7 @@ from screener.domain.events import (
     CallFinished,
     CallReviewed,
     CallStarted,
+    CallTranscribed,
 )
 from screener.domain.numbers import InvalidEntry
 from screener.domain.screen_events import ScreenEvent
@@ -50,6 +51,7 @@ BOARD_EVENTS = (
     CallFinished,
     CallDelivered,
     CallReviewed,
+    CallTranscribed,
     CallChangedElsewhere,
 )
 
@@ -59,7 +61,7 @@ async def board(request: Request, user: Reception) -> Response:
     ctx = web_context(request)
     async with ctx.database.sessions() as session:
         calls, _ = await find_calls(session, CallFilter(), limit=BOARD_SIZE)
-    return render(request, "board.html", {"calls": calls})
+    return render(request, "board.html", {"calls": calls, "speech": ctx.speech()})
 
 
 def _row_from_call(call: Call) -> dict[str, Any]:
@@ -77,7 +79,15 @@ def _row_from_call(call: Call) -> dict[str, Any]:
         "outcome": call.outcome,
         "delivery": call.delivery,
         "review_state": call.review_state,
+        "transcript": transcript_view(call.transcript),
     }
+
+
+def transcript_view(transcript: Transcript | None) -> dict[str, Any] | None:
+    """What a board row shows of a transcript."""
+    if transcript is None:
+        return None
+    return {"status": transcript.status, "text": transcript.text, "claims": transcript.claims}
 
 
 def apply_event(row: dict[str, Any], event: CallEvent | ScreenEvent | CallChangedElsewhere) -> None:
@@ -106,6 +116,16 @@ def apply_event(row: dict[str, Any], event: CallEvent | ScreenEvent | CallChange
         row["delivery"] = event.delivery.value
     elif isinstance(event, CallReviewed):
         row["review_state"] = event.review_state.value
+    elif isinstance(event, CallTranscribed):
+        row["transcript"] = {
+            "status": event.status.value,
+            "text": event.text,
+            "claims": [claim.as_dict() for claim in event.claims],
+        }
+        row["flagged"] = event.flagged
+        reasons = list(row.get("reasons") or [])
+        if event.reason is not None and event.reason.as_dict() not in reasons:
+            row["reasons"] = [*reasons, event.reason.as_dict()]  # (a row read afresh has it)
 
 
 def sse_message(event: str, data: str, event_id: str | None = None) -> str:

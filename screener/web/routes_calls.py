@@ -91,6 +91,7 @@ async def queue(
     until: str = Query("", max_length=32),
     number: str = Query("", max_length=64),
     review_state: str = Query(ReviewState.UNREVIEWED.value, max_length=16),
+    said: str = Query("", max_length=100),
     after: str = Query("", max_length=120),
 ) -> Response:
     ctx = web_context(request)
@@ -114,6 +115,7 @@ async def queue(
         since=day_start(since_day, zone),
         until=day_start(until_day + timedelta(days=1), zone) if until_day else None,
         review_state=chosen_review,
+        said=said.strip() or None,
     )
     calls: list[object] = []
     next_cursor = None
@@ -129,6 +131,7 @@ async def queue(
         "until": until_day.isoformat() if until_day else "",
         "number": number,
         "review_state": chosen_review.value if chosen_review else ANY,
+        "said": said.strip(),
     }
     return render(
         request,
@@ -193,6 +196,7 @@ async def call_page(request: Request, user: Reception, call_id: str) -> Response
             "call": call,
             "extra": extra,
             "recording": recording,
+            "speech": ctx.speech(),
             # Only a call that is (or may be) on reception's line can be hung up.
             "reached_reception": call.outcome is None or call.outcome in REACHED_RECEPTION,
             "ended_words": _ended_words(call),

@@ -10,8 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from screener.settings import SpeechSettings
 from screener.speech.model import bundled_test_model_dir, faster_whisper_installed
-from screener.speech.settings import SpeechSettings
 
 MakeClip = Callable[..., Path]
 

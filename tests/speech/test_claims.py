@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from screener.domain.vocabulary import Action, ReasonCode
+from screener.settings import SpeechSettings
 from screener.speech.claims import (
     BUILTIN_LOOKALIKES,
     BUILTIN_TERMS,
@@ -22,7 +23,6 @@ from screener.speech.claims import (
     describe_claims,
     find_claims,
 )
-from screener.speech.settings import SpeechSettings
 
 P, H, B, T, C, K, G = (
     ClaimCategory.POLICE,

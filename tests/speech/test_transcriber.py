@@ -1,22 +1,19 @@
 """The transcription service with the real tiny.en model, real worker processes and real
-espeak-ng speech; audio decoding; fetching recordings over HTTP; the pinned test model."""
+espeak-ng speech; audio decoding; the pinned test model."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
-import http.server
 import importlib.metadata
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -24,19 +21,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from screener.speech.audio import (
-    AudioError,
-    RecordingUnavailable,
-    decode_audio,
-    fetch_recording,
-    recording_audio,
-    recording_file,
-    resample,
-    whisper_samples,
-)
+from screener.settings import SpeechSettings
+from screener.speech.audio import AudioError, decode_audio, resample, whisper_samples
 from screener.speech.claims import ClaimCategory, claim_advice, find_claims
 from screener.speech.model import availability, model_dir_problem, model_source
-from screener.speech.settings import SpeechSettings
 from screener.speech.transcriber import Transcriber
 from tests.speech.conftest import MakeClip
 
@@ -178,7 +166,7 @@ async def test_bad_audio_fails_that_clip_only(
 
 SERVICE_THAT_DIES = """
 import asyncio, os, sys
-from screener.speech.settings import SpeechSettings
+from screener.settings import SpeechSettings
 from screener.speech.transcriber import Transcriber
 
 async def main() -> None:
@@ -365,75 +353,6 @@ def test_resample_keeps_a_tone(numpy: ModuleType) -> None:
     assert resample(wide, 16000, 16000) is wide
 
 
-def test_recording_file_stays_inside_the_directory(tmp_path: Path) -> None:
-    (tmp_path / "rec").mkdir()
-    (tmp_path / "rec" / "call-1.wav").write_bytes(b"x")
-    (tmp_path / "secret.wav").write_bytes(b"x")
-    folder = str(tmp_path / "rec")
-    assert recording_file(folder, "call-1") == tmp_path / "rec" / "call-1.wav"
-    assert recording_file(folder, "call-1.wav") == tmp_path / "rec" / "call-1.wav"
-    assert recording_file(folder, "../secret") is None
-    assert recording_file(folder, "call-2") is None
-    assert recording_file(folder, "") is None
-
-
-# Fetching over ARI (a real HTTP server on 127.0.0.1) ---------------------------------------
-
-
-class _Ari(http.server.BaseHTTPRequestHandler):
-    recordings: dict[str, bytes] = {}
-    auth = "Basic " + base64.b64encode(b"screener:p@ss:word").decode()
-
-    def do_GET(self) -> None:
-        if self.headers.get("Authorization") != self.auth:
-            self.send_error(401)
-            return
-        prefix, suffix = "/ari/recordings/stored/", "/file"
-        name = self.path[len(prefix) : -len(suffix)]
-        if not (self.path.startswith(prefix) and self.path.endswith(suffix)):
-            self.send_error(404)
-            return
-        if name not in self.recordings:
-            self.send_error(404)
-            return
-        body = self.recordings[name]
-        self.send_response(200)
-        self.send_header("Content-Type", "audio/wav")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def ari_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ari)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-async def test_fetch_recording_over_ari(ari_url: str) -> None:
-    _Ari.recordings = {"call-1": b"RIFF" + b"\x01" * 5000}
-    got = await fetch_recording(ari_url, "screener", "p@ss:word", "call-1")
-    assert got == _Ari.recordings["call-1"]
-    assert await fetch_recording(f"{ari_url}/ari/", "screener", "p@ss:word", "call-1") == got
-    with pytest.raises(RecordingUnavailable, match="answered 404"):
-        await fetch_recording(ari_url, "screener", "p@ss:word", "call-2")
-    with pytest.raises(RecordingUnavailable, match="answered 401"):
-        await fetch_recording(ari_url, "screener", "wrong", "call-1")
-    with pytest.raises(RecordingUnavailable, match="larger than 100 bytes"):
-        await fetch_recording(ari_url, "screener", "p@ss:word", "call-1", max_bytes=100)
-    with pytest.raises(RecordingUnavailable, match="not a recording name"):
-        await fetch_recording(ari_url, "screener", "p@ss:word", "../etc/passwd")
-    with pytest.raises(RecordingUnavailable, match="ConnectError"):
-        await fetch_recording("http://127.0.0.1:9", "screener", "p@ss:word", "call-1")
-
-
 # screener speech analyse -------------------------------------------------------------------
 
 
@@ -484,16 +403,3 @@ def test_speech_analyse_reports_why_it_cannot_run(tmp_path: Path) -> None:
     assert off.exit_code == 1 and "speech to text is off" in off.output
     status = runner.invoke(_cli(), ["speech", "status"])
     assert status.output.startswith("speech to text: ")
-
-
-async def test_recording_audio_from_the_directory_or_over_ari(ari_url: str, tmp_path: Path) -> None:
-    from screener.settings import AriSettings
-
-    (tmp_path / "call-7.wav").write_bytes(b"RIFF on disk")
-    on_disk = AriSettings(recordings_dir=str(tmp_path))
-    assert await recording_audio(on_disk, "call-7") == tmp_path / "call-7.wav"
-    with pytest.raises(RecordingUnavailable, match="no recording"):
-        await recording_audio(on_disk, "call-8")
-    _Ari.recordings = {"call-7": b"RIFF over ARI"}
-    remote = AriSettings(url=ari_url, username="screener", password="p@ss:word", recordings_dir="")
-    assert await recording_audio(remote, "call-7") == b"RIFF over ARI"
