@@ -593,6 +593,7 @@ def _screen_recording(state: CallState, event: Event) -> Transition:
         detail = (("name", event.name), ("duration", str(event.duration or 0)))
         effects: list[Effect] = [
             AddTimeline(TimelineKind.NAME_RECORDED, detail),
+            RecordingReady(event.name, state.config.record_format, event.duration),
             CheckRecording(event.name),
         ]
         return _put_on_hold(replace(state, recorded=True), effects)

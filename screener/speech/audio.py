@@ -158,9 +158,7 @@ def decode_audio(data: bytes, audio_format: str | None = None) -> tuple[Samples,
         usable = len(data) - len(data) % 2
         return np.frombuffer(data[:usable], "<i2").astype(np.float32) / 32768.0, RAW_FORMATS[fmt]
     try:
-        from faster_whisper.audio import (  # type: ignore[import-untyped]
-            decode_audio as decode_with_av,
-        )
+        from faster_whisper.audio import decode_audio as decode_with_av
     except ImportError as exc:  # pragma: no cover - faster-whisper brings PyAV
         raise AudioError("only WAV and sln audio can be read without PyAV") from exc
     try:

@@ -38,7 +38,7 @@ from screener.speech.claims import MAX_TEXT_CHARS
 from screener.speech.model import SpeechAvailability, availability, load_model
 
 if TYPE_CHECKING:
-    from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+    from faster_whisper import WhisperModel
 
     from screener.settings import SpeechSettings
 

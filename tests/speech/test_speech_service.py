@@ -60,6 +60,7 @@ async def speech_service(
     pbx: FakeAsterisk | None = None,
     recordings_dir: str = "",
     mqtt_port: int | None = None,
+    policy: dict[str, Any] | None = None,
     **speech: Any,
 ) -> AsyncIterator[tuple[Running, int]]:
     """The service with speech to text on (the model loaded), its console on a free port."""
@@ -74,6 +75,7 @@ async def speech_service(
             challenge={"record_max_seconds": 20},
             web={"enabled": True, "host": "127.0.0.1", "port": web_port, "secure_cookies": False},
             mqtt={"enabled": mqtt_port is not None, "port": mqtt_port or 1883, "host": "127.0.0.1"},
+            policy=policy or {},
         )
 
     async with running_service(settings, pbx=pbx) as run:
@@ -226,6 +228,36 @@ async def test_a_withheld_caller_claiming_to_be_the_police(
     assert metric(metrics, "screener_speech_available") == 1
     assert health["speech"]["available"] is True
     assert health["speech"]["transcripts"]["done"] == 1
+
+
+async def test_a_caller_waiting_for_reception_shows_what_they_said(
+    sqlite_url: str, model_dir: Path, make_clip: MakeClip
+) -> None:
+    """Live screening: a withheld caller (withheld -> screen) says the police clip and waits
+    on hold while a receptionist watches the board; their waiting card gets the transcript
+    and the claims_authority reason while they still wait."""
+    async with (
+        speech_service(sqlite_url, model_dir, policy={"actions": {"withheld": "screen"}}) as (
+            run,
+            web_port,
+        ),
+        signed_in(run, web_port) as client,
+    ):
+        card = asyncio.create_task(board_rows(client, lambda row: 'id="wait-said-' in row))
+        await asyncio.sleep(0.3)  # the board is watched before the call comes
+        says = CallerBehaviour(says=make_clip(DETECTIVE).read_bytes())
+        channel = run.pbx.place_call("anonymous", behaviour=says)
+        html = await asyncio.wait_for(card, 60)
+        waiting = channel.result is None  # still on hold when the card showed it
+        async with run.ctx.database.sessions() as session:
+            call = (
+                await session.execute(select(Call).where(Call.channel_id == channel.id))
+            ).scalar_one()
+    assert waiting
+    assert call.action == "screen"
+    assert re.search(r'id="wait-said-[0-9a-f]+">[^<]*Metropolitan Police', html, re.I), html
+    assert "Claims to be an authority" in html
+    assert 'data-state="on-hold"' in html
 
 
 async def test_an_ordinary_caller_has_no_claim(
