@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from screener.calls import store
 from screener.db.models import Call, Screening
@@ -218,10 +219,12 @@ async def screenings_of(session: AsyncSession, call_ids: list[str]) -> dict[str,
 
 
 async def waiting_calls(session: AsyncSession, limit: int = 100) -> list[tuple[Call, Screening]]:
-    """Calls on the board for reception's decision now, oldest first."""
+    """Calls on the board for reception's decision now, oldest first (with their
+    transcripts, for the cards)."""
     rows = await session.execute(
         select(Call, Screening)
         .join(Screening, Screening.call_id == Call.id)
+        .options(selectinload(Call.transcripts))
         .where(Screening.decision.is_(None), Call.outcome.is_(None))
         .order_by(Screening.offered_at, Call.id)
         .limit(limit)

@@ -30,7 +30,7 @@ ACTIONS: Mapping[Action, str] = MappingProxyType(
     {
         Action.ALLOW: "Allow",
         Action.CHALLENGE: "Challenge",
-        Action.SCREEN: "Screen live",
+        Action.SCREEN: "Screen",
         Action.BLOCK: "Block",
     }
 )

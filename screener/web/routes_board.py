@@ -229,12 +229,9 @@ async def waiting_calls(request: Request, user: Reception) -> Response:
     ctx = web_context(request)
     cards = ScreenCards(ctx, request)
     lists = await cards.lists()
-    html = []
     async with ctx.database.sessions() as session:
-        for waiting, screening in await screen_store.waiting_calls(session):
-            call = await get_call(session, waiting.id)
-            if call is not None:
-                html.append(cards.render(_row_from_call(call), ScreeningView.of(screening), lists))
+        waiting = await screen_store.waiting_calls(session)
+        html = [cards.render(_row_from_call(c), ScreeningView.of(s), lists) for c, s in waiting]
     return HTMLResponse("".join(html), headers={"Cache-Control": "no-store"})
 
 

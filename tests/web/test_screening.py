@@ -186,6 +186,13 @@ async def test_the_api_lists_waiting_calls_and_takes_decisions(
     assert "/api/v1/waiting" in spec["paths"] and url.replace(call_id, "{call_id}") in spec["paths"]
 
 
+async def test_the_api_docs_page_describes_the_screening_operations(desk: SignedIn) -> None:
+    page = await desk.client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert "/api/v1/waiting" in page.text and "/api/v1/calls/{call_id}/decision" in page.text
+    assert "already decided: Connect by alice" in page.text
+
+
 async def test_a_call_that_left_shows_so(webapp: WebApp, desk: SignedIn) -> None:
     call_id = await waiting(webapp)
     await finish_call(webapp.database, call_id, "abandoned")
