@@ -31,6 +31,7 @@ from typing import Any
 from screener.agi.server import AgiServer
 from screener.ari.client import AriClient
 from screener.ari.connection import AriConnection
+from screener.calls.agi_features import DeskPhoneFeatures
 from screener.calls.agi_flow import AgiFlow
 from screener.calls.ari_flow import ScreeningApp
 from screener.calls.desk import CallDesk, DigitChooser, random_digits
@@ -177,7 +178,9 @@ def build(
         screener.ari = AriParts(client, app, connection)
         health.ari, health.calls = connection.state, app
     if settings.agi.enabled:
-        screener.agi = health.agi = AgiServer(AgiFlow(desk, database.url))
+        features = DeskPhoneFeatures(database, bus, screening.analyser, settings.office.site)
+        scripts = {**AgiFlow(desk, database.url).scripts(), **features.scripts()}
+        screener.agi = health.agi = AgiServer(scripts)
     if settings.mqtt.enabled:
         screener.mqtt = health.mqtt = MqttPublisher(settings, bus)
     if database.url.startswith("postgresql"):

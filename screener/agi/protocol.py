@@ -229,6 +229,14 @@ class AgiChannel:
         self.reader = reader
         self.writer = writer
 
+    @property
+    def peer(self) -> str | None:
+        """The address of the PBX on the other end (for the audit log), if known."""
+        name = self.writer.get_extra_info("peername")
+        if isinstance(name, tuple) and name:
+            return str(name[0])
+        return None
+
     async def command(self, line: str) -> AgiReply:
         try:
             self.writer.write(line.encode() + b"\n")

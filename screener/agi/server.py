@@ -1,9 +1,10 @@
 """The FastAGI server: one asyncio TCP listener, one short session per AGI() call.
 
-A session reads the environment, runs the script named in ``agi_request``, and
-closes. Any malformed or hostile input ends that session only; the server keeps
-serving. Sessions beyond :data:`MAX_SESSIONS` are turned away at once (the
-dialplan then sees no ``SCREENER_VERDICT`` and rings the call through).
+A session reads the environment, runs the script named in ``agi_request`` (the call
+path's ``screen`` and ``outcome``, the desk phone's feature codes), and closes. Any
+malformed or hostile input ends that session only; the server keeps serving. Sessions
+beyond :data:`MAX_SESSIONS` are turned away at once (the dialplan then sees no
+``SCREENER_VERDICT`` and rings the call through).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
 
 from screener.agi.protocol import (
     MAX_LINE_BYTES,
@@ -29,19 +30,15 @@ MAX_SESSIONS = 200
 SESSION_TIMEOUT_SECONDS = 30.0
 
 
-class AgiScripts(Protocol):
-    """The scripts a session can ask for (``screener.calls.agi_flow.AgiFlow``)."""
-
-    async def screen(self, env: AgiEnvironment, channel: AgiChannel) -> object: ...
-
-    async def outcome(self, env: AgiEnvironment, channel: AgiChannel) -> object: ...
+AgiScript = Callable[[AgiEnvironment, AgiChannel], Awaitable[object]]
+"""One script a session can ask for, by name (``agi://host:4573/NAME``)."""
 
 
 class AgiServer:
-    """Serves FastAGI sessions with ``flow``; counters for ``/metrics``."""
+    """Serves FastAGI sessions with ``scripts`` (by name); counters for ``/metrics``."""
 
-    def __init__(self, flow: AgiScripts, max_sessions: int = MAX_SESSIONS) -> None:
-        self.flow = flow
+    def __init__(self, scripts: Mapping[str, AgiScript], max_sessions: int = MAX_SESSIONS) -> None:
+        self.scripts = dict(scripts)
         self.max_sessions = max_sessions
         self.active = 0
         self.sessions = 0
@@ -78,14 +75,13 @@ class AgiServer:
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         env = await read_environment(reader)
         channel = AgiChannel(reader, writer)
-        script = env.script
-        if script == "screen":
-            await self.flow.screen(env, channel)
-        elif script == "outcome":
-            await self.flow.outcome(env, channel)
-        else:
-            log.warning("unknown FastAGI script requested; use /screen or /outcome")
-            await channel.verbose("Screener: unknown script (use /screen or /outcome)")
+        script = self.scripts.get(env.script or "")
+        if script is None:
+            known = ", ".join(f"/{name}" for name in self.scripts)
+            log.warning("unknown FastAGI script requested; use one of %s", known)
+            await channel.verbose(f"Screener: unknown script (use {known})")
+            return
+        await script(env, channel)
 
     async def start(self, settings: AgiSettings) -> None:
         """Listen on ``settings.host:settings.port`` (an OSError if the port is taken)."""

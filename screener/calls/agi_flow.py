@@ -10,21 +10,26 @@ talking to Asterisk differs: the dialplan keeps the call, Screener sets variable
 - ``SCREENER_CALL_ID``  the call's id, for the outcome request
 - ``SCREENER_DIGIT``    the digit the caller must press (challenges only)
 
-``agi://host:4573/outcome,CALL_ID,WORD`` records what the dialplan reports (the words of
-:data:`~screener.domain.vocabulary.REPORTED_ENDINGS`) and sets ``SCREENER_OUTCOME`` to
+``agi://host:4573/outcome,CALL_ID,WORD[,EXTENSION]`` records what the dialplan reports (the
+words of :data:`~screener.domain.vocabulary.REPORTED_ENDINGS`; with ``answered``, the
+extension that answered, ``${CONNECTEDLINE(num)}``) and sets ``SCREENER_OUTCOME`` to
 recorded | already-recorded | unknown-call | invalid | error.
+
+The desk phone's feature codes are in :mod:`screener.calls.agi_features`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from screener.agi.protocol import AgiChannel, AgiEnvironment, AgiHangup
+from screener.agi.protocol import UNKNOWN, AgiChannel, AgiEnvironment, AgiHangup
+from screener.agi.server import AgiScript
 from screener.calls.desk import CallDesk
 from screener.calls.facts import facts_from_agi
 from screener.calls.store import new_call_id
@@ -36,6 +41,7 @@ from screener.domain.vocabulary import (
     Action,
     CallSource,
     Outcome,
+    ReportedEnding,
     Step,
     Verdict,
 )
@@ -49,6 +55,16 @@ REPORT_TIMEOUT_SECONDS = 10.0
 """How long ``/outcome`` waits for its write before answering ``error``."""
 MAX_REASONS_TEXT = 512
 _CALL_ID = re.compile(r"[0-9a-f]{32}")
+_DIALPLAN_NUMBER = re.compile(r"[0-9A-Za-z+*#_.-]{1,40}")
+
+
+def dialplan_number(raw: str | None) -> str | None:
+    """An extension or DID as the dialplan passes it (``101``, ``+441134960000``), or None
+    when it is absent, Asterisk's ``unknown``, or anything else (hostile text included)."""
+    text = (raw or "").strip()
+    if not _DIALPLAN_NUMBER.fullmatch(text) or text.lower() == UNKNOWN:
+        return None
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,9 @@ class AgiFlow:
     def __init__(self, desk: CallDesk, database_url: str) -> None:
         self.desk = desk
         self.database_url = database_url
+
+    def scripts(self) -> dict[str, AgiScript]:
+        return {"screen": self.screen, "outcome": self.outcome}
 
     async def screen(self, env: AgiEnvironment, channel: AgiChannel) -> ScreenResult:
         """Decide, record, and hand the verdict to the dialplan.
@@ -125,14 +144,19 @@ class AgiFlow:
             status = "invalid"
         else:
             current_call_id.set(call_id)  # for the rest of this session's task
-            status = await self._report(call_id, word)
+            extension = dialplan_number(env.arg(3))
+            if extension is None and env.arg(3) is not None:
+                log.warning("outcome %s names no usable extension; recorded without it", word)
+            status = await self._report(
+                call_id, word, dataclasses.replace(report, delivered_to=extension)
+            )
         await channel.set_variable("SCREENER_OUTCOME", status)
         return status
 
-    async def _report(self, call_id: str, word: str) -> str:
+    async def _report(self, call_id: str, word: str, report: ReportedEnding) -> str:
         try:
             async with asyncio.timeout(REPORT_TIMEOUT_SECONDS):
-                applied = await self.desk.report(call_id, REPORTED_ENDINGS[word])
+                applied = await self.desk.report(call_id, report)
         except Exception as exc:
             log.error("cannot record the outcome: %s", describe_db_error(exc, self.database_url))
             return "error"

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from screener.db.models import Call, CallReason, Transcript
-from screener.domain.vocabulary import Action, Outcome, ReasonCode, ReviewState, Verdict
+from screener.domain.vocabulary import (
+    Action,
+    Delivery,
+    Outcome,
+    ReasonCode,
+    ReviewState,
+    Verdict,
+)
 
 PAGE_SIZE = 50
 
@@ -136,3 +143,26 @@ async def get_call(session: AsyncSession, call_id: str) -> Call | None:
             .where(Call.id == call_id)
         )
     ).scalar_one_or_none()
+
+
+async def last_connected_call(
+    session: AsyncSession,
+    site: str,
+    *,
+    handset: Sequence[str] = (),
+    dids: Sequence[str] = (),
+) -> Call | None:
+    """The newest call of ``site`` answered at a phone known as one of ``handset`` (its
+    ``delivered_to``), or, with ``dids`` instead, the newest call to one of those numbers
+    that Screener put through: "the last caller" of a desk phone's feature codes."""
+    query = select(Call).where(Call.site == site)
+    if handset:
+        query = query.where(
+            Call.delivered_to.in_(list(handset)), Call.delivery == Delivery.ANSWERED.value
+        )
+    elif dids:
+        query = query.where(Call.did.in_(list(dids)), Call.outcome == Outcome.CONNECTED.value)
+    else:
+        return None
+    query = query.order_by(Call.started_at.desc(), Call.id.desc()).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()

@@ -161,7 +161,8 @@ async def apply_report(
     session: AsyncSession, call_id: str, report: ReportedEnding, at: datetime
 ) -> ReportApplied:
     """Apply a word reported by the dialplan: the outcome if the call has none, then the
-    delivery if the call was connected and has none (see ``REPORTED_ENDINGS``)."""
+    delivery (with the extension the report names) if the call was connected and has none
+    (see ``REPORTED_ENDINGS``)."""
     call = await session.get(Call, call_id)
     if call is None:
         return ReportApplied(known=False)
@@ -190,5 +191,9 @@ async def apply_report(
         delivered = CallDelivered(call.id, call.site, report.delivery, at)
         call.delivery = report.delivery.value
         call.delivered_at = at
-        add_step(session, call.id, TimelineKind.DELIVERY, at, {"delivery": report.delivery.value})
+        call.delivered_to = report.delivered_to
+        detail = {"delivery": report.delivery.value}
+        if report.delivered_to:
+            detail["to"] = report.delivered_to
+        add_step(session, call.id, TimelineKind.DELIVERY, at, detail)
     return ReportApplied(True, finished, delivered)

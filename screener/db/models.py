@@ -105,6 +105,9 @@ class Call(Base):
         Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
         Index("ix_calls_flagged_started_at", "flagged", "started_at"),
         Index("ix_calls_channel_id", "channel_id"),
+        # The desk phone's "last caller" of an extension or a DID (migration 0006).
+        Index("ix_calls_delivered_to_started_at", "delivered_to", "started_at"),
+        Index("ix_calls_did_started_at", "did", "started_at"),
         # Statistics by day read only this index (migration 0003).
         Index(
             "ix_calls_stats",
@@ -149,6 +152,8 @@ class Call(Base):
     outcome_detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     delivery: Mapped[str | None] = mapped_column(String(16), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    delivered_to: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The extension the dialplan reported the call delivered to (FastAGI ``/outcome``)."""
     recording: Mapped[str | None] = mapped_column(String(200), nullable=True)
     review_state: Mapped[str] = mapped_column(String(16), default="unreviewed")  # ReviewState
     review_note: Mapped[str | None] = mapped_column(Text, nullable=True)

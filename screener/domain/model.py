@@ -158,6 +158,12 @@ class Actor:
     def system(cls, name: str = "screener") -> Actor:
         return cls(name, Via.SYSTEM)
 
+    @classmethod
+    def phone(cls, extension: str, address: str | None = None) -> Actor:
+        """A receptionist at a desk phone, known by its extension (FastAGI feature codes);
+        ``address`` is the PBX's."""
+        return cls(f"extension {extension}", Via.PHONE, address)
+
 
 @dataclass(frozen=True, slots=True)
 class CallEnding:

@@ -208,6 +208,17 @@ class NumberAnalyser:
     def _home_plus(self) -> str:
         return f"+{self.country_code}"
 
+    def dialable(self, e164: str) -> str:
+        """The digits to dial ``e164`` from the office: the national prefix and number at
+        home (``+441134960000`` -> ``01134960000``), the international prefix and number
+        for other countries (``+33140000000`` -> ``0033140000000``); digits only."""
+        digits = e164.removeprefix("+")
+        if not (digits.isascii() and digits.isdigit()):
+            return ""
+        if e164.startswith(self._home_plus):
+            return self._national_prefix + e164[len(self._home_plus) :]
+        return self._idd_prefix + digits
+
     # -- caller ID -------------------------------------------------------
 
     def analyse(self, raw: str, presentation: str | None = None) -> NumberInfo:

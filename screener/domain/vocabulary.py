@@ -389,11 +389,17 @@ LIST_AUDIT = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ReportedEnding:
-    """What a word reported by a PBX dialplan (FastAGI ``/outcome``) says about a call."""
+    """What a word reported by a PBX dialplan (FastAGI ``/outcome``) says about a call.
+
+    ``delivered_to`` is the extension the dialplan names with the word (the caller ID
+    number of the phone that answered, ``${CONNECTEDLINE(num)}``), kept with the delivery:
+    the desk phone's feature codes find "the last caller" of a phone by it.
+    """
 
     outcome: Outcome
     challenge: ChallengeResult | None = None
     delivery: Delivery | None = None
+    delivered_to: str | None = None
 
 
 REPORTED_ENDINGS: Mapping[str, ReportedEnding] = MappingProxyType(
@@ -417,3 +423,46 @@ A word sets the call's outcome if it has none yet, and its delivery if the outco
 ``connected`` and no delivery is known: the dialplan of ``asterisk-config/agi`` reports
 ``passed`` after the challenge, then ``answered`` (or ``busy``...) when the call ends.
 """
+
+
+class PhoneFeature(StrEnum):
+    """What a receptionist can do from the desk phone with a feature code (the FastAGI
+    script the dialplan asks for), to the last caller connected to that phone."""
+
+    BLOCK_LAST = "block-last"
+    """Put the caller's number on the block list for calls from the console."""
+    ALLOW_LAST = "allow-last"
+    """Put the caller's number on the allow list for calls from the console."""
+    REPORT_LAST = "report-last"
+    """Mark the call as a scam in review."""
+
+
+class FeatureResult(StrEnum):
+    """What a desk phone feature code did (``SCREENER_FEATURE_RESULT``)."""
+
+    OK = "ok"
+    NOTHING = "nothing"
+    """No call connected to that extension (or DID) to act on."""
+    REFUSED = "refused"
+    """Not done, for the reason in ``SCREENER_FEATURE_REASON``."""
+    ERROR = "error"
+    """Screener could not do it in time (database down or slow): nothing changed."""
+
+
+class FeatureReason(StrEnum):
+    """Why a desk phone feature code did not do its action (``SCREENER_FEATURE_REASON``)."""
+
+    NO_CALL = "no-call"
+    """No call was answered at that extension (or connected to that DID)."""
+    BAD_REQUEST = "bad-request"
+    """The dialplan passed no usable extension or DID."""
+    WITHHELD = "withheld"
+    """The caller withheld their number and no number came with the call: nothing to
+    put on a list."""
+    NO_NUMBER = "no-number"
+    """The caller's number is not a usable phone number."""
+    IMPERSONATION = "impersonation"
+    """The number belongs to an organisation scammers impersonate (do-not-originate or
+    trusted-brand list): it is never allowed from a call."""
+    UNAVAILABLE = "unavailable"
+    """The database could not be reached in time."""
