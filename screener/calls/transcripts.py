@@ -37,6 +37,7 @@ from screener.domain.policy import Policy
 from screener.domain.vocabulary import ReasonCode, TranscriptStatus
 from screener.events import EventBus
 from screener.recordings import RecordingUnavailable, read_recording
+from screener.recordings import prepare as prepare_recordings
 from screener.settings import Settings
 from screener.speech.audio import MAX_AUDIO_BYTES
 from screener.speech.claims import find_claims
@@ -127,6 +128,8 @@ class CallTranscripts:
     async def start(self) -> None:
         """Start the workers and load the model (logs one line: on, or off and why)."""
         try:
+            if self.settings.speech.enabled:
+                await asyncio.to_thread(prepare_recordings)
             await self.transcriber.start()
         finally:
             self._started = True
