@@ -252,7 +252,7 @@ def test_calls_list_and_show(cli: Cli, db_url: str) -> None:
     assert withheld[:12] in unfinished and allowed[:12] not in unfinished
     first = json.loads(cli("calls", "list", "--json", "--flagged", stdout=True).splitlines()[0])
     assert first["id"] == withheld and first["action"] == "challenge"
-    assert "--action must be one of: allow, challenge, block" in cli(
+    assert "--action must be one of: allow, challenge, screen, block" in cli(
         "calls", "list", "--action", "bogus", code=2
     )
     assert "--verdict must be one of" in cli("calls", "list", "--verdict", "maybe", code=2)

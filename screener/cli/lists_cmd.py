@@ -1,4 +1,4 @@
-"""``screener lists``: named allow/challenge/block lists and their entries.
+"""``screener lists``: named allow/challenge/screen/block lists and their entries.
 
 Every change is a use case of :mod:`screener.lists.service` (or the bulk importer) in
 its own transaction, audited as from the command line.
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-lists_app = command_group("Number lists: allow, challenge, block.")
+lists_app = command_group("Number lists: allow, challenge, screen, block.")
 
 KINDS = ", ".join(k.value for k in ListKind)
 ACTIONS = ", ".join(a.value for a in Action)

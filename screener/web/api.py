@@ -113,7 +113,7 @@ class CallOut(BaseModel):
     did: str | None
     trunk: str | None
     extra: dict[str, Any]
-    action: str | None = Field(description="the decision: allow, challenge or block")
+    action: str | None = Field(description="the decision: allow, challenge, screen or block")
     verdict: str | None = Field(description="the result, after any challenge")
     reasons: list[ReasonOut]
     flagged: bool

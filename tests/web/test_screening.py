@@ -12,6 +12,7 @@ import pytest
 from screener.application.unit_of_work import UnitOfWork
 from screener.calls import screen_store
 from screener.db.models import AuditEntry, Screening
+from screener.domain.events import CallChangedElsewhere
 from screener.domain.model import Actor
 from screener.domain.screen_events import CallScreened, CallWaiting
 from screener.domain.vocabulary import ListKind, ScreenDecision, Via
@@ -235,6 +236,13 @@ async def test_the_live_stream_sends_cards_and_counts_as_watching(webapp: WebApp
                 messages = [await _message(lines), await _message(lines)]
                 card = " ".join(x[6:] for x in messages[1] if x.startswith("data: "))
                 assert 'data-state="ended"' in card and "Caller hung up" in card
+                # A call another Screener process holds: the card comes from the database.
+                elsewhere = await waiting(webapp, NUMBER, "Held elsewhere")
+                webapp.bus.publish(CallChangedElsewhere(elsewhere, CallWaiting.kind, at))
+                messages = [await _message(lines), await _message(lines)]
+                card = " ".join(x[6:] for x in messages[1] if x.startswith("data: "))
+                assert f'id="wait-{elsewhere}"' in card and 'data-state="on-hold"' in card
+                assert f'src="/calls/{elsewhere}/recording"' in card
         async with asyncio.timeout(5):
             while presence.boards:
                 await asyncio.sleep(0.01)
