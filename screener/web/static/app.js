@@ -96,9 +96,17 @@
         var template = document.createElement("template");
         template.innerHTML = html;
         var cards = template.content.querySelectorAll("article.waiting-card");
+        var current = {};
         for (var i = 0; i < cards.length; i++) {
+          current[cards[i].id] = true;
           announced[cards[i].id] = true;
           showCard(cards[i].outerHTML, false);
+        }
+        // Calls decided or gone while the stream was down no longer wait.
+        var shown = box.querySelectorAll("article.waiting-card");
+        for (var j = 0; j < shown.length; j++) {
+          var state = shown[j].getAttribute("data-state");
+          if (!current[shown[j].id] && (state === "listening" || state === "on-hold")) shown[j].remove();
         }
       })
       .catch(function () {});
