@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -139,7 +140,7 @@ async def board_rows(client: httpx.AsyncClient, found: Callable[[str], bool]) ->
 
 @pytest.mark.mqtt
 async def test_a_withheld_caller_claiming_to_be_the_police(
-    sqlite_url: str,
+    db_url: str,
     model_dir: Path,
     make_clip: MakeClip,
     mosquitto: Mosquitto,  # noqa: F811
@@ -150,7 +151,7 @@ async def test_a_withheld_caller_claiming_to_be_the_police(
     queue, the board, MQTT, /metrics and /healthz; the call itself goes on as decided."""
     clip = make_clip(DETECTIVE)
     async with (
-        speech_service(sqlite_url, model_dir, mqtt_port=mosquitto.port) as (run, web_port),
+        speech_service(db_url, model_dir, mqtt_port=mosquitto.port) as (run, web_port),
         subscriber(mosquitto.port, "screener/+/calls/+/transcript") as mqtt,
     ):
         async with signed_in(run, web_port) as client:
@@ -347,10 +348,11 @@ async def test_a_dying_worker_fails_one_clip_and_calls_go_on(
 
 
 async def test_off_without_the_model_and_everything_else_works(
-    sqlite_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No model where speech.model points: one log line, /healthz and the console say it is
     off and why, calls are screened as before, no transcripts."""
+    caplog.set_level(logging.INFO, logger="screener.speech.transcriber")
     web_port = free_port()
 
     def settings(url: str) -> Settings:
@@ -373,6 +375,8 @@ async def test_off_without_the_model_and_everything_else_works(
         async with run.ctx.database.sessions() as session:
             transcripts = (await session.execute(select(Transcript))).scalars().all()
     assert call.outcome == "connected" and call.verdict == "challenge-passed"
+    said = [r.getMessage() for r in caplog.records if r.name == "screener.speech.transcriber"]
+    assert len(said) == 1 and said[0].startswith("speech to text off: model directory"), said
     assert health["status"] == "ok"
     assert health["speech"]["available"] is False
     assert "does not exist" in health["speech"]["reason"]
