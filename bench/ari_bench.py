@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from screener import composition
 from screener.composition import Screener
-from screener.demo.fake_asterisk import CallerBehaviour, FakeAsterisk
+from screener.demo.fake_asterisk import CallerBehaviour, Destination, FakeAsterisk
 from screener.settings import Settings
 
 PASSWORD = "bench&pass#word"
@@ -59,8 +59,11 @@ def allowed_number(rng: random.Random) -> str:
 # The child: fake Asterisk plus call generator -------------------------------------------------
 
 
-async def serve_fake(flow: str, rate: float, seconds: float, hold: float) -> None:
-    pbx = FakeAsterisk(password=PASSWORD, time_scale=1.0)
+async def serve_fake(flow: str, rate: float, seconds: float, hold: float, follow: bool) -> None:
+    # Calls put through ring extension 100, answered at once and ended 0.5 s later.
+    # Calls put through ring extension 100, answered at once and ended 0.5 s later.
+    dialplan = {"screened,s": Destination(answer_after=0.05, talk_seconds=0.5)}
+    pbx = FakeAsterisk(password=PASSWORD, time_scale=1.0, dialplan=dialplan)
     await pbx.start()
     print(json.dumps({"url": pbx.url}), flush=True)
     async with asyncio.timeout(30):
@@ -89,10 +92,13 @@ async def serve_fake(flow: str, rate: float, seconds: float, hold: float) -> Non
     async with asyncio.timeout(hold + 120):
         for channel in channels:
             await channel.done.wait()
+            if follow and channel.result == "continued":
+                await channel.destroyed.wait()  # followed after the hand-back
     results: dict[str, int] = {}
     for channel in channels:
         results[channel.result or "?"] = results.get(channel.result or "?", 0) + 1
-    requests = [r for r in pbx.requests if "/applications/" not in r.path]
+    # Not counted: the service's reconcile (GET /applications/screener) on connecting.
+    requests = [r for r in pbx.requests if not (r.method == "GET" and "/applications/" in r.path)]
     report = {
         "placed": total,
         "placing_seconds": round(placing, 2),
@@ -149,13 +155,20 @@ async def run_flow(args: argparse.Namespace, flow: str) -> dict[str, Any]:
         command = [sys.executable, __file__, "--serve-fake", "--flow", flow]
         command += ["--rate", str(args.rate), "--seconds", str(args.seconds)]
         command += ["--hold", str(args.hold)]
+        if args.no_follow:
+            command.append("--no-follow")
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         url = json.loads(child.stdout.readline())["url"]
         password = PASSWORD
     settings = Settings(
         database={"url": db_url},
-        ari={"url": url, "password": password, "max_call_seconds": 120},
+        ari={
+            "url": url,
+            "password": password,
+            "max_call_seconds": 120,
+            "follow_calls": not args.no_follow,
+        },
         challenge={
             "intro_prompts": [],
             "record_name": False,
@@ -211,9 +224,12 @@ async def run_flow(args: argparse.Namespace, flow: str) -> dict[str, Any]:
     calls = max(stats.calls_started, 1)
     recorded: list[Any] = []
     lateness: list[float] = []
+    deliveries = 0
     if db_url.startswith("sqlite"):
         with sqlite3.connect(db_url.split("///", 1)[1]) as db:
             recorded = db.execute("SELECT started_at, decided_at, ended_at FROM calls").fetchall()
+            delivered = db.execute("SELECT count(*) FROM calls WHERE delivery IS NOT NULL")
+            deliveries = int(delivered.fetchone()[0])
             steps = db.execute(
                 "SELECT e.at, c.decided_at FROM call_events e JOIN calls c ON c.id = e.call_id "
                 "WHERE e.kind = 'decided'"
@@ -226,6 +242,7 @@ async def run_flow(args: argparse.Namespace, flow: str) -> dict[str, Any]:
         "flow": flow,
         "calls": stats.calls_started,
         "calls_recorded": len(recorded),
+        "deliveries_recorded": deliveries,
         "cpu_ms_per_call": round((cpu_end - (cpu_start or cpu_end)) / calls * 1000, 3),
         "ari_requests_per_call": round(child_report.get("ari_requests", 0) / calls, 2),
         "fail_open": stats.calls_failed_open,
@@ -250,12 +267,17 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=3.0, help="seconds each call is challenged")
     parser.add_argument("--url", default="", help="a real Asterisk's ARI URL instead of the fake")
     parser.add_argument("--db-url", default="", help="a database URL (default: a new SQLite)")
+    parser.add_argument(
+        "--no-follow",
+        action="store_true",
+        help="ari.follow_calls = false: do not follow calls after the hand-back",
+    )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rate * args.seconds > 20_000:
         parser.error("at most 20,000 calls per run")
     if args.serve_fake:
-        asyncio.run(serve_fake(args.flow, args.rate, args.seconds, args.hold))
+        asyncio.run(serve_fake(args.flow, args.rate, args.seconds, args.hold, not args.no_follow))
         return
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     for flow in FLOWS if args.flow == "all" else (args.flow,):

@@ -47,7 +47,7 @@ from screener.domain.vocabulary import CallSource
 from screener.events import EventBus
 from screener.mqtt_publisher import MqttPublisher
 from screener.ops.counters import CallMetrics, run_metrics_collector
-from screener.ops.health import ServiceHealth
+from screener.ops.health import ServiceHealth, service_warnings
 from screener.ops.router import make_ops_router
 from screener.policy.watcher import PolicyWatcher
 from screener.retention import run_retention
@@ -198,6 +198,7 @@ def build(
             simulated=health.simulated,
             presence=presence,
             speech_status=transcripts.status,
+            warnings=functools.partial(service_warnings, health),
         )
         screener.web = WebServer(settings.web, web_app)
     return screener

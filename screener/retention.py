@@ -31,9 +31,11 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
+from screener.audit.log import audit_entry
 from screener.db.lifecycle import Database
 from screener.db.models import AuditEntry, Call
 from screener.domain.model import Actor
+from screener.domain.vocabulary import AuditAction
 from screener.recordings import RECORDING_NAME
 from screener.settings import Settings
 
@@ -41,8 +43,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 5_000
 """Rows deleted per transaction."""
-RETENTION_PURGE = "retention.purge"
-"""The audit action of a retention run (to become ``AuditAction.RETENTION_PURGE``)."""
 ACTOR = Actor.system("retention")
 FIRST_RUN_DELAY_SECONDS = 60.0
 SWEPT_PREFIX = "screener-"
@@ -214,17 +214,7 @@ async def purge(
         "audit_days": retention.audit_days,
     }
     async with database.sessions.begin() as session:
-        session.add(
-            AuditEntry(
-                at=datetime.now(UTC),
-                actor=ACTOR.name,
-                via=ACTOR.via.value,
-                address=None,
-                action=RETENTION_PURGE,
-                target="calls and audit log",
-                detail=detail,
-            )
-        )
+        session.add(audit_entry(ACTOR, AuditAction.RETENTION_PURGE, "calls and audit log", detail))
     log.info(
         "retention: deleted %d calls older than %d days, %d recording files, "
         "%d audit records older than %d days",

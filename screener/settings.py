@@ -167,6 +167,15 @@ class AriSettings(_Section):
     extra_variables: list[str] = Field(default_factory=list)
     max_call_seconds: float = Field(default=120.0, gt=0)
     fail_open: bool = True
+    max_calls_in_progress: int = Field(default=1000, ge=1)
+    """More calls than this with Screener at once (a flood of challenges, say): new calls go
+    straight back to the dialplan, undecided, and are recorded as such."""
+    max_records_behind: int = Field(default=20_000, ge=100)
+    """More call-record writes than this waiting (the database is slow or locked): new
+    calls go straight back to the dialplan the same way, so memory stays bounded."""
+    follow_calls: bool = True
+    """Follow each call put through to the dialplan (an ARI subscription to its channel) and
+    record who answered it, after how long, or why nobody did."""
     reconnect_initial_seconds: float = Field(default=0.5, gt=0)
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     request_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -414,7 +423,13 @@ def _format_validation_error(
 
 
 OTHER_SCREENER_VARIABLES = frozenset(
-    {CONFIG_ENV_VAR, "SCREENER_SECRET_KEY", "SCREENER_SITE", "SCREENER_SECURE_COOKIES"}
+    {
+        CONFIG_ENV_VAR,
+        "SCREENER_SECRET_KEY",
+        "SCREENER_SITE",
+        "SCREENER_SECURE_COOKIES",
+        "SCREENER_OPS_TOKEN",
+    }
 )
 """``SCREENER_*`` variables that are not settings: the settings file's path, and the ones
 Docker Compose reads from ``.env`` (``.env.example``) to fill in the settings it passes on

@@ -60,6 +60,8 @@ async def test_every_outcome_is_counted_filtered_and_charted_the_same_way(
         ]
         for channel in channels:
             await run.finished(channel)
+        for put_through in (channels[0], channels[2]):  # answered at extension 100
+            await asyncio.wait_for(put_through.destroyed.wait(), 10)
         # Over FastAGI: a challenge the dialplan reports passed and then answered, and one
         # it reports failed.
         passed = await agi_call(agi_port, callerid="anonymous", uniqueid="1.100")
@@ -106,7 +108,8 @@ async def test_every_outcome_is_counted_filtered_and_charted_the_same_way(
     assert metric(metrics, 'screener_call_verdicts_total{verdict="challenge-passed"}') == 2
     assert metric(metrics, 'screener_call_verdicts_total{verdict="challenge-failed"}') == 2
     assert metric(metrics, 'screener_call_verdicts_total{verdict="challenge"}') == 2
-    assert metric(metrics, 'screener_call_deliveries_total{delivery="answered"}') == 1
+    # Followed after the hand-back (ARI) or reported by the dialplan (FastAGI).
+    assert metric(metrics, 'screener_call_deliveries_total{delivery="answered"}') == 3
     assert metric(metrics, 'screener_call_decisions_total{action="challenge"}') == 6
     assert metric(metrics, 'screener_calls_started_total{source="agi"}') == 2
     assert metric(metrics, 'screener_calls_started_total{source="ari"}') == 6

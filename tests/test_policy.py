@@ -291,10 +291,6 @@ def test_an_allow_entry_on_a_trusted_brand_number_keeps_the_warning_and_the_advi
     assert reason.advice and "different phone line" in reason.advice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Decision.flagged (screener/domain/model.py) does not count impersonation yet",
-)
 def test_an_allowed_trusted_brand_call_is_flagged() -> None:
     verdict = decide(
         Policy(),

@@ -21,7 +21,7 @@ from screener.db.lifecycle import Database
 from screener.db.models import AuditEntry, Call, CallEvent, CallReason
 from screener.domain.model import Actor
 from screener.domain.vocabulary import AuditAction
-from screener.retention import RETENTION_PURGE, purge, run_retention
+from screener.retention import purge, run_retention
 from screener.settings import AgiSettings, Settings, WebSettings
 from tests.support.calls import record_call
 
@@ -125,11 +125,13 @@ async def test_old_audit_records_go_and_each_run_is_audited(
         rows = [(e.action, e.target, e.actor, e.via) for e in left]
     assert rows == [
         ("list.create", "10", "alice", "cli"),
-        (RETENTION_PURGE, "calls and audit log", "retention", "system"),
+        (AuditAction.RETENTION_PURGE, "calls and audit log", "retention", "system"),
     ]
     async with database.sessions() as session:
         record = (
-            await session.execute(select(AuditEntry).where(AuditEntry.action == RETENTION_PURGE))
+            await session.execute(
+                select(AuditEntry).where(AuditEntry.action == AuditAction.RETENTION_PURGE)
+            )
         ).scalar_one()
     assert record.detail == {
         "calls": 0,
@@ -178,7 +180,9 @@ async def test_the_background_task_purges_and_logs(
             await asyncio.gather(task, return_exceptions=True)
     assert any("deleted 1 calls older than 90 days" in r.message for r in caplog.records)
     async with database.sessions() as session:
-        assert [e.action for e in await search(session, actor="retention")] == [RETENTION_PURGE]
+        assert [e.action for e in await search(session, actor="retention")] == [
+            AuditAction.RETENTION_PURGE
+        ]
 
 
 async def test_the_service_runs_retention(settings: Settings, database: Database) -> None:

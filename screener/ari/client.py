@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -158,6 +158,11 @@ class AriClient:
 
     async def get_application(self, app: str) -> Application:
         return Application.model_validate(await self.request("GET", f"/applications/{app}"))
+
+    async def allow_only(self, app: str, event_types: Iterable[str]) -> None:
+        """Have Asterisk send ``app`` only these types of event (``eventFilter``)."""
+        body = {"allowed": [{"type": name} for name in sorted(event_types)]}
+        await self.send("PUT", f"/applications/{app}/eventFilter", None, body)
 
 
 def _error_message(response: HttpResponse) -> str:

@@ -104,6 +104,26 @@ class ChannelStateChange(_Event):
     channel: Channel
 
 
+class ChannelDialplan(_Event):
+    """The channel moved on in the dialplan (after it left Stasis: only to a subscriber)."""
+
+    type: Literal["ChannelDialplan"]
+    channel: Channel
+    dialplan_app: str = ""
+    dialplan_app_data: str = ""
+
+
+class Dial(_Event):
+    """A ``Dial()`` from the channel (``caller``) to ``peer``; ``dialstatus`` is empty when the
+    dial starts, then ``RINGING``, ``ANSWER``, ``BUSY``, ``NOANSWER``, ``CANCEL``..."""
+
+    type: Literal["Dial"]
+    peer: Channel
+    caller: Channel | None = None
+    dialstring: str = ""
+    dialstatus: str = ""
+
+
 class PlaybackStarted(_Event):
     type: Literal["PlaybackStarted"]
     playback: Playback
@@ -136,6 +156,8 @@ AriEvent = Annotated[
     | ChannelHangupRequest
     | ChannelDestroyed
     | ChannelStateChange
+    | ChannelDialplan
+    | Dial
     | PlaybackStarted
     | PlaybackFinished
     | RecordingStarted
@@ -152,6 +174,8 @@ KNOWN_EVENTS = frozenset(
         "ChannelHangupRequest",
         "ChannelDestroyed",
         "ChannelStateChange",
+        "ChannelDialplan",
+        "Dial",
         "PlaybackStarted",
         "PlaybackFinished",
         "RecordingStarted",

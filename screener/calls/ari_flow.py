@@ -29,6 +29,7 @@ from typing import Any
 from screener.ari.client import AriClient
 from screener.ari.errors import AriError
 from screener.ari.models import (
+    KNOWN_EVENTS,
     AriEvent,
     Channel,
     ChannelDestroyed,
@@ -44,6 +45,7 @@ from screener.ari.models import (
 )
 from screener.calls import machine as m
 from screener.calls.ari_requests import BEST_EFFORT, ari_request, one_by_one
+from screener.calls.delivery import DeliveryTracker
 from screener.calls.desk import CallDesk
 from screener.calls.facts import facts_from_ari, stasis_arguments
 from screener.calls.presence import BoardPresence
@@ -51,7 +53,7 @@ from screener.calls.store import new_call_id
 from screener.domain.events import AriDisconnected, CallChangedElsewhere
 from screener.domain.model import CallEnding
 from screener.domain.screen_events import CallScreened
-from screener.domain.vocabulary import CallSource, Outcome, ScreenDecision, Step
+from screener.domain.vocabulary import Action, CallSource, Outcome, ScreenDecision, Step
 from screener.events import EventBus
 from screener.logging_setup import current_call_id
 from screener.settings import Settings
@@ -63,6 +65,8 @@ RECONCILE_GRACE_SECONDS = 1.0
 
 SHUTDOWN_WAIT_SECONDS = 5.0
 MAX_REMEMBERED_CALLS = 10_000
+SHED_LOG_SECONDS = 10.0
+"""While overloaded, say so in the log at most this often."""
 CLAIM_WAIT_SECONDS = 3.0
 """How long a caller on hold waits for the default to be recorded before it applies anyway."""
 WATCH_CHECK_SECONDS = 0.5
@@ -80,6 +84,7 @@ def flow_config(settings: Settings) -> m.FlowConfig:
         continue_priority=ari.continue_priority,
         caller_name_prefix=ari.caller_name_prefix,
         fail_open=ari.fail_open,
+        follow_calls=ari.follow_calls,
         max_call_seconds=ari.max_call_seconds,
         attempts=ch.attempts,
         digit_timeout_seconds=ch.digit_timeout_seconds,
@@ -122,6 +127,8 @@ class AppStats:
 
     calls_started: int = 0
     calls_failed_open: int = 0
+    calls_shed: int = 0
+    """Calls sent straight back undecided because Screener was overloaded."""
     handler_errors: int = 0
     reconciled: int = 0
     first_request_ms: list[float] = field(default_factory=list)
@@ -147,6 +154,7 @@ class CallHandler:
         """What :meth:`ScreeningApp.follow` last told this call about the board."""
         self._sent_first = False
         self._sent_action = False
+        self._following = False  # subscribed to the channel: follow it after the continue
 
     @property
     def channel_id(self) -> str:
@@ -197,8 +205,14 @@ class CallHandler:
                 shutting_down = True
             else:
                 await self._feed(event)
+        shutting_down = shutting_down or not self.app.accepting
+        if shutting_down and not (
+            isinstance(decision, m.Decided) and decision.action in (Action.ALLOW, Action.BLOCK)
+        ):
+            # No challenge or screening is started while stopping: back to the dialplan.
+            await self._feed(m.ShutdownRequested())
         await self._feed(decision)
-        if shutting_down or not self.app.accepting:
+        if shutting_down:
             await self._feed(m.ShutdownRequested())
         while not self.state.finished:
             await self._feed(await self.events.get())
@@ -279,9 +293,13 @@ class CallHandler:
                     return
 
     async def _send(self, effect: m.Effect) -> m.EffectFailed | None:
-        request = ari_request(effect, self.channel_id)
+        request = ari_request(effect, self.channel_id, self.app.settings.ari.app)
         if request is None:
             return None
+        if isinstance(effect, m.Continue) and self._following:
+            # Before the request: the channel's next events may come before its answer.
+            location = f"{effect.context},{effect.extension},{effect.priority}"
+            self.app.delivery.follow(self.channel_id, self.call_id, location)
         self._note_request(action=request.method != "GET")
         requests = [request] if self.app.multi_variables else one_by_one(request)
         for part in requests:
@@ -299,6 +317,8 @@ class CallHandler:
                 if not exc.channel_gone:
                     log.warning("%s failed: %s", part.name, exc)
                 return m.EffectFailed(part.name, exc.status, exc.message[:100])
+        if isinstance(effect, m.Follow):
+            self._following = True
         return None
 
     def _note_request(self, action: bool = False) -> None:
@@ -316,6 +336,8 @@ class CallHandler:
         if ending.outcome is Outcome.FAIL_OPEN:
             self.app.stats.calls_failed_open += 1
         self.app.desk.finish(self.call_id, ending)
+        if self._following:
+            self.app.delivery.outcome_recorded(self.channel_id)
 
     async def _claim_default(self, decision: ScreenDecision) -> None:
         """Record the default and apply the decision the call ends up with; if that cannot
@@ -387,6 +409,9 @@ class ScreeningApp:
         self.multi_variables = True
         """Whether Asterisk sets several variables in one request (20.20, 22.10 and later)."""
         self.stats = AppStats()
+        self._shed_logged_at = -SHED_LOG_SECONDS
+        self.delivery = DeliveryTracker(desk)
+        """What became of the calls put through (``ari.follow_calls``)."""
         self._reconciled: dict[str, None] = {}  # channels sent back after a reconnect
 
     @property
@@ -462,6 +487,8 @@ class ScreeningApp:
         if isinstance(event, StasisStart):
             self._stasis_start(event)
             return
+        if self.delivery.followed:
+            self.delivery.on_event(event)
         channel_id, translated = _translate(event)
         if channel_id is None or translated is None:
             return
@@ -473,6 +500,10 @@ class ScreeningApp:
         received = time.perf_counter()
         channel_id = event.channel.id
         if channel_id in self.handlers:
+            return
+        overload = self._overload()
+        if overload is not None:
+            self._spawn(self._shed(event, overload))
             return
         handler = CallHandler(self, event, received)
         self.handlers[channel_id] = handler
@@ -492,6 +523,36 @@ class ScreeningApp:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    def _overload(self) -> str | None:
+        """Why a new call cannot be taken now, or None."""
+        ari = self.settings.ari
+        if len(self.handlers) >= ari.max_calls_in_progress:
+            return f"{len(self.handlers)} calls in progress (ari.max_calls_in_progress)"
+        behind = self.desk.records_behind
+        if behind > ari.max_records_behind:
+            return f"{behind} call records waiting to be written (ari.max_records_behind)"
+        return None
+
+    async def _shed(self, event: StasisStart, why: str) -> None:
+        """Screener is overloaded: the call goes straight back to the dialplan (as if Screener
+        were not there), recorded with its facts and the time it came."""
+        started_at = utcnow()
+        self.stats.calls_shed += 1
+        now = time.monotonic()
+        if now - self._shed_logged_at > SHED_LOG_SECONDS:
+            self._shed_logged_at = now
+            log.warning("overloaded (%s): new calls go straight back to the dialplan", why)
+        _did, named = stasis_arguments(list(event.args))
+        facts = facts_from_ari(event.channel, list(event.args), named.get("pres"), {})
+        await self._send_back(event.channel.id, "overloaded")
+        self.desk.shed(
+            facts,
+            source=self.source,
+            channel_id=event.channel.id,
+            started_at=started_at,
+            detail=f"Screener was overloaded ({why}): sent straight back to the dialplan",
+        )
+
     async def _send_back(self, channel_id: str, why: str) -> None:
         cfg = self.config
         try:
@@ -508,6 +569,13 @@ class ScreeningApp:
     async def reconcile(self, connects: int) -> None:
         """After (re)connecting: continue channels still in our app that no handler owns."""
         app_name = self.settings.ari.app
+        try:
+            # Only the events Screener reads: Asterisk sends many more (ChannelVarset for
+            # every variable set, bridges while a followed call talks...), each costing
+            # both sides. An Asterisk without eventFilter sends everything (ignored here).
+            await self.client.allow_only(app_name, KNOWN_EVENTS)
+        except AriError as exc:
+            log.info("ARI has no event filter (%s): every event comes and is ignored", exc)
         try:
             application = await self.client.get_application(app_name)
         except AriError as exc:

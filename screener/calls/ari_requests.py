@@ -28,10 +28,13 @@ def one_by_one(request: AriRequest) -> list[AriRequest]:
     ]
 
 
-def ari_request(effect: m.Effect, channel_id: str) -> AriRequest | None:
+def ari_request(effect: m.Effect, channel_id: str, app: str = "screener") -> AriRequest | None:
     """The request for an ARI effect, ``None`` for timers and database effects."""
     chan = f"/channels/{channel_id}"
     params: dict[str, Any]
+    if isinstance(effect, m.Follow):
+        params = {"eventSource": f"channel:{channel_id}"}
+        return AriRequest("POST", f"/applications/{app}/subscription", params, "follow")
     if isinstance(effect, m.SetVariables):
         body = {"variables": dict(effect.values)}
         return AriRequest("POST", f"{chan}/variables", {}, "set_variables", body)
@@ -74,5 +77,7 @@ def ari_request(effect: m.Effect, channel_id: str) -> AriRequest | None:
     return None
 
 
-BEST_EFFORT = frozenset({"stop_playback", "check_recording", "stop_moh", "stop_recording"})
+BEST_EFFORT = frozenset(
+    {"stop_playback", "check_recording", "stop_moh", "stop_recording", "follow"}
+)
 """Requests whose failure does not change the call (a playback that already ended, say)."""

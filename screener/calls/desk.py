@@ -22,13 +22,16 @@ from screener.calls import screen_store
 from screener.calls.recorder import CallRecorder
 from screener.calls.screening import Screening, ScreeningService
 from screener.calls.store import ReportApplied, new_call_id
-from screener.domain.events import CallDecided, CallFinished, CallStarted, Event
+from screener.domain.events import CallDecided, CallDelivered, CallFinished, CallStarted, Event
 from screener.domain.model import CallEnding, CallFacts
 from screener.domain.vocabulary import (
     Action,
     CallSource,
+    Delivery,
+    Outcome,
     ReportedEnding,
     ScreenDecision,
+    Step,
     TimelineKind,
 )
 
@@ -136,6 +139,30 @@ class CallDesk:
         )
         return TakenCall(call_id, screening, digits)
 
+    def shed(
+        self,
+        facts: CallFacts,
+        *,
+        source: CallSource,
+        channel_id: str | None,
+        started_at: datetime,
+        detail: str,
+    ) -> str:
+        """Record a call sent straight back to the dialplan undecided (Screener is
+        overloaded): its facts and number, outcome ``fail-open`` at step ``overload``."""
+        call_id = new_call_id()
+        number = self.screening.analyser.analyse(facts.caller_number, facts.presentation)
+        started = CallStarted(
+            call_id, self.site, source, channel_id, facts, number.e164, started_at
+        )
+        ending = CallEnding(Outcome.FAIL_OPEN, Step.OVERLOAD, detail=detail)
+        self.recorder.shed(started, number, CallFinished(call_id, self.site, ending, utcnow()))
+        return call_id
+
+    @property
+    def records_behind(self) -> int:
+        return self.recorder.records_behind
+
     def step(self, call_id: str, kind: TimelineKind, detail: dict[str, Any] | None = None) -> None:
         """A step on the call's timeline, stamped now."""
         self.recorder.step(call_id, kind, utcnow(), detail)
@@ -154,6 +181,26 @@ class CallDesk:
             ending.verdict.value if ending.verdict else "-",
         )
         return self.recorder.finish(CallFinished(call_id, self.site, ending, utcnow()))
+
+    def delivered(
+        self,
+        call_id: str,
+        delivery: Delivery,
+        *,
+        to: str | None = None,
+        after_seconds: float | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """What became of the call after the hand-back (followed on ARI), stamped now."""
+        at = utcnow()
+        self.recorder.deliver(
+            CallDelivered(call_id, self.site, delivery, at, to, after_seconds, detail)
+        )
+
+    def ringing(self, call_id: str, to: str, dial: str) -> None:
+        """After the hand-back, the dialplan rings ``to`` for the call (stamped now)."""
+        detail = {"to": to, "dial": dial[:100]}
+        self.recorder.step_after_hand_back(call_id, TimelineKind.RINGING, utcnow(), detail)
 
     def report(self, call_id: str, report: ReportedEnding) -> asyncio.Future[ReportApplied]:
         """What the dialplan reported about a call it handled (FastAGI ``/outcome``)."""

@@ -97,13 +97,17 @@ STASIS_NAMED = frozenset({"pres", "trunk"})
 
 def stasis_arguments(args: list[str]) -> tuple[str | None, dict[str, str]]:
     """``Stasis(screener,${EXTEN},pres=${CALLERID(pres)},trunk=NAME)``: the DID (first
-    argument) and the named ones (``pres``, ``trunk``; others are ignored)."""
+    argument) and the named ones (``pres``, ``trunk``; others are ignored). A plain second
+    argument is the trunk, as FastAGI's ``AGI(.../screen,${EXTEN},TRUNK)`` passes it."""
     did = args[0] if args and "=" not in args[0] else None
     named: dict[str, str] = {}
-    for arg in args[1:] if did is not None else args:
+    rest = args[1:] if did is not None else args
+    for arg in rest:
         name, sep, value = arg.partition("=")
         if sep and name.strip() in STASIS_NAMED and name.strip() not in named:
             named[name.strip()] = value.strip()
+    if did is not None and rest and "=" not in rest[0] and rest[0].strip():
+        named.setdefault("trunk", rest[0].strip())
     return did, named
 
 

@@ -88,6 +88,8 @@ class FlowConfig:
     decline_prompts: tuple[str, ...] = ("sound:vm-goodbye",)
     decline_hangup_reason: str = "normal"
     screen_name_prefix: str = "[screened]"
+    follow_calls: bool = False
+    """Keep following a call put through to the dialplan, to learn who answered."""
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -288,6 +290,11 @@ class RecordingReady:
 
 
 @dataclass(frozen=True, slots=True)
+class Follow:
+    """Keep the channel's events coming after it leaves Stasis (sent before ``Continue``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Continue:
     context: str
     extension: str
@@ -379,6 +386,7 @@ Effect = (
     | Record
     | CheckRecording
     | RecordingReady
+    | Follow
     | Continue
     | Hangup
     | StopRecording
@@ -913,6 +921,8 @@ def _continue(
     outcome: Outcome = Outcome.CONNECTED,
 ) -> Transition:
     cfg = state.config
+    if cfg.follow_calls and outcome is Outcome.CONNECTED:
+        effects.append(Follow())
     effects.append(_screening_variables(state))
     effects.append(
         where or Continue(cfg.continue_context, cfg.continue_extension, cfg.continue_priority)

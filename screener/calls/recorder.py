@@ -18,6 +18,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +27,8 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from screener.calls import store
-from screener.domain.events import CallDecided, CallFinished, CallStarted, Event
-from screener.domain.model import CallEnding
+from screener.domain.events import CallDecided, CallDelivered, CallFinished, CallStarted, Event
+from screener.domain.model import CallEnding, NumberInfo
 from screener.domain.vocabulary import Outcome, ReportedEnding, Step, TimelineKind
 from screener.events import EventBus
 
@@ -41,6 +42,10 @@ BATCH_WINDOW_SECONDS = 0.05
 LOCK_RETRY_SECONDS = 120.0
 """How long a batch is written again while the database stays locked, before its records
 are given up (counted in ``failed``)."""
+MAX_SHED = 200_000
+"""Undecided calls (overload) kept for writing at most: about 300 bytes each."""
+MAX_AWAITING_DELIVERY = 20_000
+"""Calls put through whose delivery is expected, remembered at most (beyond: looked up)."""
 LOCK_RETRY_FIRST_PAUSE = 0.05
 LOCK_RETRY_MAX_PAUSE = 2.0
 
@@ -61,6 +66,18 @@ class _Attempt:
     events: list[Event] = field(default_factory=list)
     added: set[str] = field(default_factory=set)
     finished: set[str] = field(default_factory=set)
+    connected: set[str] = field(default_factory=set)
+    """Calls this transaction finished as put through (their delivery may follow)."""
+    delivered: set[str] = field(default_factory=set)
+    shed: list[tuple[CallStarted, NumberInfo, CallFinished]] = field(default_factory=list)
+    """Undecided calls taken from the buffer (put back first if the transaction fails)."""
+    rows: store.RecordBatch = field(default_factory=store.RecordBatch)
+    """The common writes, gathered to be written together (see :class:`RecordBatch`)."""
+
+    async def session_for(self, session: AsyncSession) -> AsyncSession:
+        """``session``, once the gathered rows are written (for a write through the ORM)."""
+        await self.rows.flush(session)
+        return session
 
 
 Operation = Callable[[AsyncSession, _Attempt], Awaitable[Any]]
@@ -90,11 +107,21 @@ class CallRecorder:
         # Calls whose record is written and not yet finished, so timeline steps need no
         # lookup and steps of calls that could not be recorded are skipped.
         self._known: set[str] = set()
+        # Calls this recorder finished as put through and whose delivery is not written
+        # yet, oldest first (what the call flow learns after the hand-back needs no lookup).
+        self._awaiting: dict[str, None] = {}
+        self._shed: deque[tuple[CallStarted, NumberInfo, CallFinished]] = deque()
+        self._shed_queued = False
 
     def _is_open(self, call_id: str, attempt: _Attempt) -> bool:
         """Whether the call's record is written (or in this transaction) and not finished."""
         return (call_id in self._known or call_id in attempt.added) and (
             call_id not in attempt.finished
+        )
+
+    def _awaits_delivery(self, call_id: str, attempt: _Attempt) -> bool:
+        return (call_id in self._awaiting or call_id in attempt.connected) and (
+            call_id not in attempt.delivered
         )
 
     @property
@@ -106,7 +133,7 @@ class CallRecorder:
 
     def call_taken(self, started: CallStarted, decided: CallDecided) -> None:
         async def op(session: AsyncSession, attempt: _Attempt) -> None:
-            store.add_call(session, started, decided)
+            attempt.rows.add_call(started, decided)
             attempt.added.add(started.call_id)
             attempt.events.extend((started, decided))
 
@@ -117,7 +144,7 @@ class CallRecorder:
     ) -> None:
         async def op(session: AsyncSession, attempt: _Attempt) -> None:
             if self._is_open(call_id, attempt):
-                store.add_step(session, call_id, kind, at, detail)
+                attempt.rows.add_step(call_id, kind, at, detail)
 
         self._submit(op)
 
@@ -125,13 +152,83 @@ class CallRecorder:
         """Record the ending; the future says whether it was applied (the first one is)."""
 
         async def op(session: AsyncSession, attempt: _Attempt) -> bool:
+            if self._is_open(finished.call_id, attempt):
+                # Written by this recorder and not finished: no need to read it first.
+                attempt.rows.finish(finished)
+                applied = True
+            else:
+                applied = await store.finish_call(await attempt.session_for(session), finished)
             attempt.finished.add(finished.call_id)
-            applied = await store.finish_call(session, finished)
             if applied:
                 attempt.events.append(finished)
+                if finished.ending.outcome is Outcome.CONNECTED:
+                    attempt.connected.add(finished.call_id)
             return applied
 
         return self._submit_waiting(op)
+
+    def deliver(self, delivered: CallDelivered) -> None:
+        """What became of a call after the hand-back (written once; see ``deliver_call``)."""
+
+        async def op(session: AsyncSession, attempt: _Attempt) -> None:
+            if self._awaits_delivery(delivered.call_id, attempt):
+                attempt.rows.deliver(delivered)
+                applied = True
+            else:
+                applied = await store.deliver_call(await attempt.session_for(session), delivered)
+            if applied:
+                attempt.delivered.add(delivered.call_id)
+                attempt.events.append(delivered)
+
+        self._submit(op)
+
+    def shed(self, started: CallStarted, number: NumberInfo, finished: CallFinished) -> None:
+        """A call sent straight back undecided because Screener is overloaded.
+
+        Kept in a compact buffer (not an operation each) and written in bulk by one queued
+        operation, so an overload adds little to the writer's backlog. Beyond
+        :data:`MAX_SHED` unwritten, the oldest is given up (counted in ``failed``).
+        """
+        self._shed.append((started, number, finished))
+        if len(self._shed) > MAX_SHED:
+            self._shed.popleft()
+            self.stats.failed += 1
+            self.stats.last_error = "too many calls sent back while the database was behind"
+        if not self._shed_queued:
+            self._shed_queued = True
+            self._submit(self._write_shed)
+
+    async def _write_shed(self, session: AsyncSession, attempt: _Attempt) -> None:
+        self._shed_queued = False
+        while self._shed:
+            started, number, finished = self._shed.popleft()
+            attempt.rows.add_shed(started, number, finished)
+            attempt.events.extend((started, finished))
+            attempt.shed.append((started, number, finished))
+
+    async def caught_up(self) -> None:
+        """Until everything handed over before this call is written (or given up)."""
+
+        async def op(session: AsyncSession, attempt: _Attempt) -> None:
+            return None
+
+        await self._submit_waiting(op)
+
+    @property
+    def records_behind(self) -> int:
+        """Operations and undecided calls waiting to be written."""
+        return self._queue.qsize() + len(self._shed)
+
+    def step_after_hand_back(
+        self, call_id: str, kind: TimelineKind, at: datetime, detail: dict[str, Any]
+    ) -> None:
+        """A timeline step of a call this recorder put through, before its delivery."""
+
+        async def op(session: AsyncSession, attempt: _Attempt) -> None:
+            if self._awaits_delivery(call_id, attempt):
+                attempt.rows.add_step(call_id, kind, at, detail)
+
+        self._submit(op)
 
     def report(
         self, call_id: str, report: ReportedEnding, at: datetime
@@ -139,8 +236,11 @@ class CallRecorder:
         """A dialplan's report on a call (FastAGI ``/outcome``)."""
 
         async def op(session: AsyncSession, attempt: _Attempt) -> store.ReportApplied:
-            applied = await store.apply_report(session, call_id, report, at)
+            applied = await store.apply_report(
+                await attempt.session_for(session), call_id, report, at
+            )
             if applied.finished is not None:
+                attempt.finished.add(call_id)
                 attempt.events.append(applied.finished)
             if applied.delivered is not None:
                 attempt.events.append(applied.delivered)
@@ -152,6 +252,7 @@ class CallRecorder:
         """A channel we lost track of was sent back to the dialplan: say so on its call."""
 
         async def op(session: AsyncSession, attempt: _Attempt) -> None:
+            session = await attempt.session_for(session)
             call_id = await store.latest_call_on_channel(session, channel_id)
             if call_id is None:
                 return
@@ -159,6 +260,7 @@ class CallRecorder:
             ending = CallEnding(Outcome.FAIL_OPEN, Step.RECONCILE, detail=detail)
             finished = CallFinished(call_id, site, ending, at)
             if await store.finish_call(session, finished):
+                attempt.finished.add(call_id)
                 attempt.events.append(finished)
 
         self._submit(op)
@@ -171,7 +273,7 @@ class CallRecorder:
         once its transaction has committed."""
 
         async def op(session: AsyncSession, attempt: _Attempt) -> T:
-            result, events = await write(session)
+            result, events = await write(await attempt.session_for(session))
             attempt.events.extend(events)
             return result
 
@@ -266,15 +368,29 @@ class CallRecorder:
     async def _run_in_transaction(self, items: list[_Pending]) -> tuple[list[Any], list[Event]]:
         results: list[Any] = []
         attempt = _Attempt()
-        async with self._sessions() as session, session.begin():
-            for item in items:
-                results.append(await item.op(session, attempt))
+        try:
+            async with self._sessions() as session, session.begin():
+                for item in items:
+                    results.append(await item.op(session, attempt))
+                await attempt.rows.flush(session)
+        except BaseException:
+            self._shed.extendleft(reversed(attempt.shed))  # written again by the retry
+            raise
         self._known |= attempt.added
         self._known -= attempt.finished
+        for call_id in attempt.connected:
+            self._awaiting[call_id] = None
+        for call_id in attempt.delivered:
+            self._awaiting.pop(call_id, None)
+        while len(self._awaiting) > MAX_AWAITING_DELIVERY:
+            del self._awaiting[next(iter(self._awaiting))]
         self.stats.written += len(items)
         return results, attempt.events
 
     def _failed(self, item: _Pending, exc: BaseException) -> None:
+        if item.op == self._write_shed:  # the undecided calls it would have written
+            self.stats.failed += len(self._shed) - 1
+            self._shed.clear()
         self.stats.failed += 1
         message = _first_line(exc)
         self.stats.last_error = message

@@ -144,8 +144,8 @@ async def list_caller(
     or on the list ``list_id`` (one of :func:`block_lists` for a block).
 
     Allowing a number that is on a do-not-originate or trusted-brand list is refused
-    (:class:`ImpersonatedNumber`): such numbers are spoofed, and an allow entry would let
-    every spoofed call through.
+    (:class:`ImpersonatedNumber`): such numbers are spoofed (see
+    :mod:`screener.lists.service`).
     """
     async with uow:
         return await add_caller(

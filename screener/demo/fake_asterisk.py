@@ -6,7 +6,13 @@ It behaves like Asterisk 22 as recorded in the ARI transcripts, quirks included:
   ``GET /channels/{id}/variable?variable=CALLERID(pres)``;
 * reading an absent function or SIP header answers **500** "Unable to read provided function";
 * after ``StasisEnd`` every request on the channel answers **404** "Channel not found",
-  and no ``ChannelDestroyed`` follows;
+  and no ``ChannelDestroyed`` follows, unless the application subscribed to the channel
+  (``POST /applications/{app}/subscription?eventSource=channel:{id}``, 422 for an unknown
+  channel): then the dialplan's doings follow, as :class:`Destination` describes for the
+  location the call was continued to (``ChannelDialplan``, ``Dial`` with its
+  ``dialstatus``, ``ChannelHangupRequest``, ``ChannelDestroyed``); a location the
+  fake's dialplan does not have ends the channel at once with no ``ChannelDialplan``
+  (cause 0), as Asterisk does with "sent to invalid extension";
 * ``POST /play`` answers 201 with state ``queued``, and ``PlaybackStarted`` may reach the
   socket **before** that response (every other playback here);
 * a caller hanging up mid-prompt gives ``ChannelVarset`` noise, ``ChannelHangupRequest``,
@@ -99,6 +105,8 @@ class CallerBehaviour:
     hang_up_on_hold_after: float | None = None
     """Put on hold (music on hold), hang up after this many seconds (None: wait)."""
     says: bytes | None = None
+    hangs_up_ringing: bool = False
+    """After the hand-back, hang up while the phone rings (before anyone answers)."""
 
     @property
     def speaking_seconds(self) -> float:
@@ -176,6 +184,12 @@ class FakeChannel:
     moh: str | None = None
     """The music-on-hold class playing to the caller (``POST /channels/{id}/moh``)."""
     caller_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    subscribed: set[str] = field(default_factory=set)
+    """Applications subscribed to the channel (they get its events after ``StasisEnd``)."""
+    answered_by: str | None = None
+    """After the hand-back: the phone that answered (``PJSIP/100``)."""
+    dialstatus: str | None = None
+    destroyed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -196,6 +210,34 @@ class FakeChannel:
             "creationtime": _now(),
             "language": "en",
         }
+
+
+@dataclass(frozen=True)
+class Destination:
+    """What the fake's dialplan does with a call continued to a location.
+
+    It rings ``dial`` (none: no ``Dial()``); the phone answers after ``answer_after``
+    seconds (None: never), and the call lasts ``talk_seconds`` more; unanswered, the dial
+    ends after ``ring_seconds`` with ``status`` (``NOANSWER``, ``BUSY`` at once,
+    ``CHANUNAVAIL`` at once), then ``VoiceMail()`` if ``voicemail``.
+    """
+
+    dial: str | None = "PJSIP/100"
+    answer_after: float | None = 1.0
+    talk_seconds: float = 2.0
+    ring_seconds: float = 20.0
+    status: str = "NOANSWER"
+    voicemail: bool = False
+
+
+DEFAULT_DIALPLAN: dict[str, Destination] = {
+    # The shipped asterisk-config/extensions.conf, and the transcripts' internal,100.
+    "screened,s": Destination(),
+    "screened,voicemail": Destination(dial=None, voicemail=True),
+    "reception,s": Destination(),
+    "internal,100": Destination(),
+}
+"""Locations (``context,extension``) the fake's dialplan has, by default."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +283,7 @@ class FakeAsterisk:
         autoplay: bool = True,
         multi_variables: bool = True,
         recordings_dir: str | None = None,
+        dialplan: dict[str, Destination] | None = None,
     ) -> None:
         self.username = username
         self.password = password
@@ -248,6 +291,10 @@ class FakeAsterisk:
         self.time_scale = time_scale
         self.autoplay = autoplay
         self.multi_variables = multi_variables
+        self.dialplan = dict(DEFAULT_DIALPLAN if dialplan is None else dialplan)
+        self.event_filters: dict[str, set[str]] = {}
+        """The event types each application asked for (``eventFilter``; absent: all)."""
+        """What each location does with a call continued there (see :class:`Destination`)."""
         """Answer ``/channels/{id}/variables`` (Asterisk 20.20, 22.10 and later) or not."""
         self._port = port
         self.channels: dict[str, FakeChannel] = {}
@@ -304,6 +351,7 @@ class FakeAsterisk:
             lifespan="off",
             ws="websockets-sansio",
             ws_ping_interval=None,
+            ws_per_message_deflate=False,  # Asterisk's websocket server has no compression
             access_log=False,
             timeout_graceful_shutdown=1,
             backlog=2048,
@@ -471,9 +519,13 @@ class FakeAsterisk:
         event.setdefault("timestamp", _now())
         event["asterisk_id"] = ASTERISK_ID
         app = event["application"] = self._app_of(event)
-        text = json.dumps(event)
         loop = asyncio.get_running_loop()
         sent: asyncio.Future[None] = loop.create_future()
+        allowed = self.event_filters.get(app)
+        if allowed is not None and event["type"] not in allowed:
+            sent.set_result(None)  # filtered out (PUT /applications/{app}/eventFilter)
+            return sent
+        text = json.dumps(event)
         queues = [queue for name, queue in self._sockets.values() if name == app]
         if not queues:
             sent.set_result(None)
@@ -601,6 +653,10 @@ class FakeAsterisk:
                     "events_disallowed": [],
                 }
             )
+        if parts[0] == "applications" and parts[2:] == ["eventFilter"] and method == "PUT":
+            return self._event_filter(parts[1], await _json_body(request))
+        if parts[0] == "applications" and parts[2:] == ["subscription"] and method == "POST":
+            return self._subscribe(parts[1], query.getlist("eventSource"))
         if parts[0] == "channels" and len(parts) == 1 and method == "GET":
             return JSONResponse([c.as_json() for c in self.in_app_channels()])
         if parts[0] == "playbacks" and len(parts) == 2:
@@ -673,6 +729,7 @@ class FakeAsterisk:
                 int(query.get("priority", "1") or 1),
             )
             self._leave(channel, "continued")
+            self._background_task(self._run_dialplan(channel))
             return Response(status_code=204)
         if action == "play" and method == "POST":
             return await self._play(channel, query)
@@ -920,6 +977,153 @@ class FakeAsterisk:
             self._finish_recording(channel, recording, 0)
         channel.result = "caller-hung-up" if caller else "hung-up"
         self._leave(channel, channel.result)
+        channel.destroyed.set()
+
+    def _event_filter(self, app: str, body: Any) -> Response:
+        if app not in self._known_apps:
+            return _message(404, "Application not found")
+        allowed = body.get("allowed") if isinstance(body, dict) else None
+        if not isinstance(allowed, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("type"), str) for item in allowed
+        ):
+            return _message(400, "Invalid format definition")
+        self.event_filters[app] = {item["type"] for item in allowed}
+        return JSONResponse(
+            {
+                "name": app,
+                "channel_ids": [c.id for c in self.in_app_channels(app)],
+                "events_allowed": allowed,
+                "events_disallowed": [],
+            }
+        )
+
+    def _subscribe(self, app: str, sources: list[str]) -> Response:
+        if not sources:
+            return _message(400, "Missing parameter eventSource")
+        if app not in self._known_apps:
+            return _message(404, "Application not found")
+        channels = []
+        for source in sources:
+            kind, _, ident = source.partition(":")
+            channel = self.channels.get(ident) if kind == "channel" else None
+            if channel is None or channel.destroyed.is_set():
+                return _message(422, "Event source does not exist")
+            channels.append(channel)
+        for channel in channels:
+            channel.subscribed.add(app)
+        return JSONResponse(
+            {"name": app, "channel_ids": [c.id for c in channels], "bridge_ids": []}
+        )
+
+    def _emit_followed(self, channel: FakeChannel, event: dict[str, Any]) -> None:
+        """An event of a channel that left Stasis: only its subscribers get it."""
+        if channel.app in channel.subscribed:
+            self.emit(event)
+
+    async def _run_dialplan(self, channel: FakeChannel) -> None:
+        """What the dialplan does with a call continued to it (see :class:`Destination`)."""
+        context, exten, _priority = channel.continued_to or ("", "", 1)
+        where = self.dialplan.get(f"{context},{exten}")
+        scale = self.time_scale
+        if where is None:  # "sent to invalid extension but no invalid handler"
+            self._destroy(channel, 0, "Unknown")
+            return
+        snapshot = channel.as_json()
+        if where.dial is not None:
+            self._emit_followed(
+                channel,
+                {
+                    "type": "ChannelDialplan",
+                    "channel": snapshot,
+                    "dialplan_app": "Dial",
+                    "dialplan_app_data": f"{where.dial},30",
+                },
+            )
+            seq = next(self._ids)
+            peer = {
+                "id": f"{self._base_id}.{seq}",
+                "name": f"{where.dial}-{seq:08x}",
+                "state": "Down",
+                "caller": {"name": channel.caller_name, "number": channel.caller_number},
+                "connected": {"name": "", "number": ""},
+                "dialplan": {"context": "default", "exten": "s", "priority": 1},
+                "language": "en",
+            }
+
+            def dial(status: str) -> None:
+                channel.dialstatus = status
+                self._emit_followed(
+                    channel,
+                    {
+                        "type": "Dial",
+                        "caller": channel.as_json(),
+                        "peer": peer,
+                        "dialstring": where.dial.split("/", 1)[-1] if where.dial else "",
+                        "dialstatus": status,
+                    },
+                )
+
+            dial("")
+            if where.status in ("BUSY", "CHANUNAVAIL"):
+                await asyncio.sleep(0.02 * scale)
+                dial(where.status)
+                self._destroy(channel, 17 if where.status == "BUSY" else 20, where.status)
+                return
+            await asyncio.sleep(0.02 * scale)
+            dial("RINGING")
+            rings = where.ring_seconds if where.answer_after is None else where.answer_after
+            if channel.behaviour.hangs_up_ringing:
+                await asyncio.sleep(min(rings, 0.3) * scale)
+                self._emit_followed(
+                    channel, {"type": "ChannelHangupRequest", "cause": 16, "channel": snapshot}
+                )
+                dial("CANCEL")
+                self._destroy(channel, 16, "Normal Clearing", hangup_request=False)
+                return
+            await asyncio.sleep(rings * scale)
+            if where.answer_after is not None:
+                channel.answered_by = where.dial
+                dial("ANSWER")
+                await asyncio.sleep(where.talk_seconds * scale)
+                self._destroy(channel, 16, "Normal Clearing")
+                return
+            dial(where.status)
+        if where.voicemail:
+            self._emit_followed(
+                channel,
+                {
+                    "type": "ChannelDialplan",
+                    "channel": snapshot,
+                    "dialplan_app": "VoiceMail",
+                    "dialplan_app_data": "100@default,u",
+                },
+            )
+            await asyncio.sleep(where.talk_seconds * scale)
+        self._destroy(channel, 16 if where.voicemail else 19, "Normal Clearing")
+
+    def _destroy(
+        self, channel: FakeChannel, cause: int, cause_txt: str, *, hangup_request: bool = True
+    ) -> None:
+        snapshot = channel.as_json()
+        if cause and hangup_request:
+            self._emit_followed(
+                channel, {"type": "ChannelHangupRequest", "cause": cause, "channel": snapshot}
+            )
+        self._emit_followed(
+            channel,
+            {
+                "type": "ChannelDestroyed",
+                "cause": cause,
+                "cause_txt": cause_txt,
+                "channel": snapshot,
+            },
+        )
+        channel.destroyed.set()
+
+    def _background_task(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def store_recording(
         self, name: str, fmt: str = "wav", seconds: float = 1.0, *, pcm: bytes | None = None

@@ -126,6 +126,12 @@ class CallDelivered:
     site: str
     delivery: Delivery
     at: datetime
+    to: str | None = None
+    """Who answered or was rung: the extension (``100``), else the phone's channel name."""
+    after_seconds: float | None = None
+    """From the hand-back to this (how long it rang before it was answered, say)."""
+    detail: str | None = None
+    """Why, in words, where the delivery alone does not say (``busy``, a failure...)."""
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -133,6 +139,9 @@ class CallDelivered:
             "site": self.site,
             "delivery": self.delivery.value,
             "delivered_at": self.at.isoformat(),
+            "to": self.to,
+            "after_seconds": self.after_seconds,
+            "detail": self.detail,
         }
 
 

@@ -122,6 +122,7 @@ STEPS: Mapping[Step, str] = MappingProxyType(
         Step.ERROR: "after an error",
         Step.SCREEN: "before the verdict was handed over",
         Step.DIALPLAN: "as reported by the dialplan",
+        Step.OVERLOAD: "at once: Screener had more calls than it could take",
     }
 )
 
@@ -141,6 +142,7 @@ TIMELINE: Mapping[TimelineKind, str] = MappingProxyType(
         TimelineKind.FAIL_OPEN: "Sent back to the dialplan (error)",
         TimelineKind.RECONCILED: "Sent back after a reconnect",
         TimelineKind.OUTCOME: "Left Screener",
+        TimelineKind.RINGING: "Ringing",
         TimelineKind.DELIVERY: "After the hand-back",
         TimelineKind.REVIEWED: "Reviewed",
         TimelineKind.BLOCKED: "Number blocked",

@@ -106,9 +106,12 @@ class Decision:
 
     @property
     def flagged(self) -> bool:
-        """Worth a receptionist's look: anything but a plain allow."""
-        return self.action is not Action.ALLOW or any(
-            r.code is ReasonCode.RECENT_CHALLENGE_PASSED for r in self.reasons
+        """Worth a receptionist's look: anything but a plain allow (an allowed call from a
+        number scammers spoof, or let in by a recent passed challenge, is worth one)."""
+        return (
+            self.action is not Action.ALLOW
+            or self.impersonation
+            or any(r.code is ReasonCode.RECENT_CHALLENGE_PASSED for r in self.reasons)
         )
 
     @property

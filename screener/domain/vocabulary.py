@@ -218,6 +218,8 @@ class Step(StrEnum):
     """FastAGI: between the verdict and handing it to the dialplan."""
     DIALPLAN = "dialplan"
     """FastAGI: reported by the dialplan (``/outcome``)."""
+    OVERLOAD = "overload"
+    """Screener had more calls than it could take: sent straight back, undecided."""
 
 
 class TimelineKind(StrEnum):
@@ -239,6 +241,8 @@ class TimelineKind(StrEnum):
     FAIL_OPEN = "fail_open"
     RECONCILED = "reconciled"
     OUTCOME = "outcome"
+    RINGING = "ringing"
+    """After the hand-back, the dialplan rang a phone for the call."""
     DELIVERY = "delivery"
     REVIEWED = "reviewed"
     BLOCKED = "blocked"
@@ -370,6 +374,8 @@ class AuditAction(StrEnum):
     USER_LOGOUT = "user.logout"
     TOKEN_CREATE = "token.create"  # noqa: S105
     TOKEN_REVOKE = "token.revoke"  # noqa: S105
+    RETENTION_PURGE = "retention.purge"
+    """Old calls, recordings and audit records deleted (``[retention]``)."""
 
 
 POLICY_AUDIT = frozenset({AuditAction.POLICY_CHANGE})

@@ -5,8 +5,10 @@ transaction, one audit record (who, from where), one :class:`ListChanged` event.
 web console, the JSON API and the CLI all call these.
 
 Guard rail: a number on a do-not-originate or trusted-brand list is what scammers
-spoof. Putting it on an allow list would let every spoofed call through, so it is
-refused unless the caller explicitly overrides (and the override is audited).
+spoof. Putting it on an allow list is refused unless the caller explicitly overrides
+(and the override is audited): for a trusted brand it would let spoofed calls through
+unchallenged (with the warning kept); for a do-not-originate number it changes nothing,
+since that list's action wins over any allow entry.
 """
 
 from __future__ import annotations
@@ -36,10 +38,17 @@ class ImpersonatedNumber(ListError):
         self.value = value
         self.matches = tuple(matches)
         names = ", ".join(f"\u201c{m.list_name}\u201d ({m.kind.value})" for m in matches)
-        super().__init__(
-            f"{value} is on {names}: scammers spoof such numbers, so allowing it would let "
-            "every spoofed call through. It is not added unless you override."
-        )
+        if all(m.kind is ListKind.DO_NOT_ORIGINATE for m in matches):
+            why = (
+                "calls never come from such a number, so an allow entry would change nothing "
+                "(the do-not-originate list still decides) and only hide the warning"
+            )
+        else:
+            why = (
+                "scammers spoof such numbers, so allowing it would let spoofed calls through "
+                "unchallenged (they keep the impersonation warning)"
+            )
+        super().__init__(f"{value} is on {names}: {why}. It is not added unless you override.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,20 @@ class ServiceHealth:
         return self.ari is not None and self.ari.connected
 
 
+def service_warnings(health: ServiceHealth) -> list[str]:
+    """Problems that affect every call while the service itself runs (``/healthz`` and the
+    console's banner show them)."""
+    warnings: list[str] = []
+    delivery = health.calls.delivery if health.calls is not None else None
+    if delivery is not None and delivery.missing_location is not None:
+        warnings.append(
+            f"Calls put through to the dialplan location {delivery.missing_location} are lost: "
+            "it does not exist, so Asterisk ends them at once. Set [ari] continue_context, "
+            "continue_extension and continue_priority to a location that exists."
+        )
+    return warnings
+
+
 async def database_reachable(health: ServiceHealth) -> bool:
     """``SELECT 1`` within the configured timeout."""
     try:
@@ -66,7 +80,8 @@ async def database_reachable(health: ServiceHealth) -> bool:
 
 
 async def health_report(health: ServiceHealth) -> tuple[bool, dict[str, Any]]:
-    """Healthy when the database answers and, if ARI is in use, its websocket is up.
+    """Healthy when the database answers and, if ARI is in use, its websocket is up;
+    ``degraded`` (still 200) when :func:`service_warnings` has something to say.
 
     MQTT and speech to text are reported but do not make the service unhealthy: calls are
     still screened while the broker is away (events wait in the bounded queue) or while
@@ -76,8 +91,10 @@ async def health_report(health: ServiceHealth) -> tuple[bool, dict[str, Any]]:
     ari_ok = health.ari is None or health.ari.connected
     healthy = db_ok and ari_ok
     mqtt = health.mqtt
+    warnings = service_warnings(health)
     body: dict[str, Any] = {
-        "status": "ok" if healthy else "unhealthy",
+        "status": ("degraded" if warnings else "ok") if healthy else "unhealthy",
+        "warnings": warnings,
         "mode": "simulation" if health.simulated else "live",
         "database": {"reachable": db_ok},
         "ari": {
@@ -85,6 +102,10 @@ async def health_report(health: ServiceHealth) -> tuple[bool, dict[str, Any]]:
             "peer": "simulator" if health.simulated else "asterisk",
             "connected": health.ari_connected,
             "active_calls": health.calls.active_calls if health.calls else 0,
+            "followed_calls": len(health.calls.delivery.followed) if health.calls else 0,
+            "calls_to_a_missing_location": (
+                health.calls.delivery.failed_locations if health.calls else 0
+            ),
         },
         "agi": {"enabled": health.agi is not None},
         "recorder": {

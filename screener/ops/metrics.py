@@ -166,6 +166,12 @@ def render_metrics(health: ServiceHealth) -> str:
         [({}, calls.stats.reconciled if calls else 0)],
     )
     out.counter(
+        "screener_calls_shed_total",
+        "Calls sent straight back to the dialplan undecided: Screener was overloaded "
+        "(ari.max_calls_in_progress or ari.max_records_behind).",
+        [({}, calls.stats.calls_shed if calls else 0)],
+    )
+    out.counter(
         "screener_call_handler_errors_total",
         "Calls whose handler failed unexpectedly (each was sent back to the dialplan).",
         [({}, calls.stats.handler_errors if calls else 0)],

@@ -76,6 +76,7 @@ def create_app(
     simulated: bool = False,
     presence: BoardPresence | None = None,
     speech_status: Callable[[], Mapping[str, Any]] | None = None,
+    warnings: Callable[[], list[str]] | None = None,
 ) -> FastAPI:
     """The console. ``public_routers`` (e.g. ``/healthz``, ``/metrics``) need no sign-in
     (only ``web.ops_token``, when it is set); ``speech_status`` says whether this process
@@ -103,6 +104,7 @@ def create_app(
         presence=presence
         or BoardPresence(settings.screen.watch_grace_seconds, settings.screen.api_watch_seconds),
         speech_status=speech_status,
+        warnings=warnings,
     )
     app.add_middleware(
         SessionMiddleware,

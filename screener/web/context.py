@@ -84,6 +84,8 @@ class WebContext:
     """Open boards (a screened caller is held for reception only while one is open)."""
     speech_status: Callable[[], Mapping[str, Any]] | None = None
     """Whether this process transcribes what callers say, and if not why."""
+    warnings: Callable[[], list[str]] | None = None
+    """Problems affecting every call (a missing dialplan location): every page shows them."""
 
     def __post_init__(self) -> None:
         if not self.trusted_proxies:

@@ -225,6 +225,7 @@ def render(
         "flash": request.session.pop("flash", None),
         "path": request.url.path,
         "simulated": request.app.state.web.simulated,
+        "warnings": request.app.state.web.warnings() if request.app.state.web.warnings else [],
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

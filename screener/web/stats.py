@@ -35,6 +35,9 @@ class Stats:
     verdicts: Counter[Verdict] = field(default_factory=Counter)
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     deliveries: Counter[Delivery] = field(default_factory=Counter)
+    screened_deliveries: Counter[Delivery | None] = field(default_factory=Counter)
+    """Calls challenged or screened and then put through, by what happened next (None:
+    not known: not followed, or still ringing)."""
     in_progress: int = 0
     top_blocked: list[tuple[str, int]] = field(default_factory=list)
     top_flagged: list[tuple[str, int]] = field(default_factory=list)
@@ -48,6 +51,16 @@ class Stats:
     @property
     def total(self) -> int:
         return sum(sum(c.values()) for c in self.per_day.values())
+
+    @property
+    def screened_answered(self) -> int:
+        return self.screened_deliveries[Delivery.ANSWERED]
+
+    @property
+    def screened_unanswered(self) -> int:
+        return sum(
+            n for d, n in self.screened_deliveries.items() if d not in (Delivery.ANSWERED, None)
+        )
 
     @property
     def passed(self) -> int:
@@ -108,8 +121,11 @@ async def compute(session: AsyncSession, days: int, now: datetime | None = None)
             stats.outcomes[ended] += n
         elif outcome is None:
             stats.in_progress += n
-        if (delivered := _member(Delivery, delivery)) is not None:
+        delivered = _member(Delivery, delivery)
+        if delivered is not None:
             stats.deliveries[delivered] += n
+        if ended is Outcome.CONNECTED and decided not in (Action.ALLOW, None):
+            stats.screened_deliveries[delivered] += n
     # Grouping on an expression keeps SQLite on the (started_at, ...) index for the range
     # instead of walking the caller_number index over the whole table.
     number = func.coalesce(Call.caller_number, "")

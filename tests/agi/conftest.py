@@ -123,9 +123,7 @@ class RunningAgi:
     async def written(self) -> None:
         """Until the recorder has written everything handed to it so far."""
         async with asyncio.timeout(10):
-            while self.service.recorder.pending:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.1)  # the batch the writer holds
+            await self.service.recorder.caught_up()
 
 
 @contextlib.asynccontextmanager

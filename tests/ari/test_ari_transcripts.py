@@ -13,9 +13,13 @@ these normalisations (the recorded screener was a probe, not Screener):
    checked separately (they must come before the ``continue``).
 3. Requests the probe made *after* ``StasisEnd`` that returned 404 (poking a dead channel)
    are dropped from the expectation: Screener does not touch a channel that has left.
-4. ``GET /applications/screener`` (Screener's reconciliation on connect) is not compared.
+4. ``GET /applications/screener`` (Screener's reconciliation on connect) and the event filter
+   it sets first (``PUT /applications/screener/eventFilter``) are not compared.
 5. ``playbackId`` and the recording ``name`` are Screener's own: any value is accepted and
    the recorded ids in later responses and events are rewritten to Screener's.
+6. The probe did not follow calls after the hand-back: Screener's subscription to the
+   channel (``POST /applications/screener/subscription``, ``ari.follow_calls``) is
+   answered 200 as Asterisk 22.10 answers it, and checked to come before ``continue``.
 
 Each transcript is replayed with the prompt settings its probe used (one prompt, digit 1,
 one attempt, a 3-second recording without beep) and, for the "normal number" transcripts,
@@ -182,6 +186,13 @@ class Replayer:
             return JSONResponse(
                 {"name": "screener", "channel_ids": [self.channel_id] if self.in_app else []}
             )
+        if path == "/applications/screener/eventFilter" and method == "PUT":  # 4
+            allowed = json.loads(await request.body())["allowed"]
+            return JSONResponse({"name": "screener", "events_allowed": allowed})
+        if path == "/applications/screener/subscription" and method == "POST":  # 6
+            assert query == {"eventSource": f"channel:{self.channel_id}"}, query
+            self.order.append("follow")
+            return JSONResponse({"name": "screener", "channel_ids": [self.channel_id]})
         if path.endswith("/variable") and method == "GET":
             status, body = self.variables.get(
                 query["variable"], (500, {"message": "Unable to read provided function"})
@@ -259,7 +270,7 @@ async def test_replay_transcript(name: str, sqlite_url: str) -> None:
     if any(step.startswith("POST") and step.endswith("/continue") for step in replayer.order):
         continue_at = next(i for i, s in enumerate(replayer.order) if s.endswith("/continue"))
         verdict_at = replayer.order.index("set SCREENER_VERDICT")
-        assert verdict_at < continue_at
+        assert replayer.order.index("follow") < verdict_at < continue_at
         assert dict(replayer.set_variables)["SCREENER_VERDICT"] == case["end"]["verdict"]
     row = {
         "outcome": call.outcome,

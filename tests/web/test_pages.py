@@ -171,3 +171,16 @@ async def test_security_headers(webapp: WebApp, desk: SignedIn) -> None:
     page = await desk.client.get("/")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_problem_affecting_every_call_is_on_every_page(
+    webapp: WebApp, desk: SignedIn
+) -> None:
+    """A missing dialplan location (reported by the call flow) shows on every page, escaped."""
+    ctx = webapp.app.state.web
+    assert "service-warning" not in (await desk.client.get("/")).text
+    ctx.warnings = lambda: ["Calls put through to <screend,s,1> are lost"]
+    for page in ("/", "/queue", "/lists", "/login"):
+        text = (await desk.client.get(page)).text
+        assert 'class="service-warning" role="alert"' in text, page
+        assert "&lt;screend,s,1&gt; are lost" in text and "<screend" not in text

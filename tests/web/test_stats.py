@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from screener.domain.vocabulary import Action, ChallengeResult, Outcome, Verdict
+from screener.calls.store import deliver_call
+from screener.db.lifecycle import Database
+from screener.domain.events import CallDelivered
+from screener.domain.vocabulary import Action, ChallengeResult, Delivery, Outcome, Verdict
 from screener.web.charts import Bar, horizontal_bars
 from screener.web.context import WebContext
 from screener.web.stats import cached_stats
@@ -16,6 +21,7 @@ async def test_figures(webapp: WebApp, admin: SignedIn) -> None:
     db, screening = webapp.database, webapp.screening
     premium = [await record_call(db, screening, "09098790000", "p") for _ in range(3)]
     await finish_call(db, premium[0], "connected", ChallengeResult.PASSED)
+    await deliver(db, premium[0], Delivery.NO_ANSWER)
     for call_id in premium[1:]:
         await finish_call(db, call_id, "challenge-failed", ChallengeResult.FAILED)
     await record_call(db, screening, "anonymous", "w")  # still in the challenge
@@ -32,6 +38,9 @@ async def test_figures(webapp: WebApp, admin: SignedIn) -> None:
     assert stats.outcomes[Outcome.CHALLENGE_FAILED] == 2
     assert stats.in_progress == 1
     assert stats.pass_rate == pytest.approx(1 / 3)
+    # The challenged call put through rang unanswered (the allowed one is not "screened").
+    assert (stats.screened_answered, stats.screened_unanswered) == (0, 1)
+    assert stats.deliveries[Delivery.NO_ANSWER] == 1
     assert stats.top_flagged == [("+449098790000", 3)]
     assert stats.top_blocked == []
     reasons = dict(stats.reasons)
@@ -40,9 +49,16 @@ async def test_figures(webapp: WebApp, admin: SignedIn) -> None:
     page = await admin.client.get("/admin/stats", params={"days": 7})
     assert page.status_code == 200
     assert "Passed the check" in page.text and "Failed the check" in page.text
+    assert "<strong>0 answered</strong>, 1 not answered." in page.text
     # cached: a new call does not change the figures within the minute
     await record_call(webapp.database, webapp.screening, "anonymous", "w")
     assert (await cached_stats(ctx, 7)).total == 5
+
+
+async def deliver(db: Database, call_id: str, delivery: Delivery) -> None:
+    async with db.sessions.begin() as session:
+        delivered = CallDelivered(call_id, "main", delivery, datetime.now(UTC), "100")
+        assert await deliver_call(session, delivered)
 
 
 def test_chart_labels_are_escaped() -> None:
