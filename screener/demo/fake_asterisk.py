@@ -77,6 +77,7 @@ MEDIA_SECONDS = {
 }
 DEFAULT_MEDIA_SECONDS = 0.6
 ASTERISK_ID = "02:fc:00:00:00:01"
+_CHANNEL_SEQUENCE = itertools.count(1)
 _DIGIT_MEDIA = re.compile(r"digits[/:](\d)$")
 
 
@@ -309,7 +310,9 @@ class FakeAsterisk:
         self.websocket_connects = 0
         self._sockets: dict[WebSocket, tuple[str, _SocketQueue]] = {}
         self._known_apps: set[str] = set()
-        self._ids = itertools.count(1)
+        # One sequence for every fake in the process, as Asterisk keeps one for its life:
+        # two fakes started in the same second never hand out the same channel id.
+        self._ids = _CHANNEL_SEQUENCE
         self._base_id = int(time.time())
         self._injected: list[_Injected] = []
         self._server: uvicorn.Server | None = None
