@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import random
@@ -41,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import callers
 
 from screener import composition
 from screener.composition import Screener
@@ -50,17 +54,17 @@ from screener.settings import Settings
 PASSWORD = "bench&pass#word"
 FLOWS = ("allow", "block", "challenge")
 NUISANCE = [f"+4479111{n:05d}" for n in range(2000)]
+NUISANCE_SET = frozenset(NUISANCE)
 
 
 def allowed_number(rng: random.Random) -> str:
-    return f"+4479{rng.randrange(10**8):08d}"  # a normal mobile, on no list
+    return callers.allowed_number(rng, NUISANCE_SET)  # a normal mobile, on no list
 
 
 # The child: fake Asterisk plus call generator -------------------------------------------------
 
 
 async def serve_fake(flow: str, rate: float, seconds: float, hold: float, follow: bool) -> None:
-    # Calls put through ring extension 100, answered at once and ended 0.5 s later.
     # Calls put through ring extension 100, answered at once and ended 0.5 s later.
     dialplan = {"screened,s": Destination(answer_after=0.05, talk_seconds=0.5)}
     pbx = FakeAsterisk(password=PASSWORD, time_scale=1.0, dialplan=dialplan)
@@ -69,7 +73,9 @@ async def serve_fake(flow: str, rate: float, seconds: float, hold: float, follow
     async with asyncio.timeout(30):
         while not pbx.app_connected:
             await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # the service's reconcile request after connecting
+    # The service says when its start-up is over (a line on stdin), so the CPU it spends on
+    # start-up (imports, migrations, the reconcile request) is not counted against calls.
+    await asyncio.to_thread(sys.stdin.readline)
     pbx.requests.clear()
     # prompt = priv-callpending (2.0 s) + digit (0.6 s); press after the prompt.
     behaviour = CallerBehaviour(presses=("correct",), press_delay=max(0.0, hold - 2.6))
@@ -157,7 +163,7 @@ async def run_flow(args: argparse.Namespace, flow: str) -> dict[str, Any]:
         command += ["--hold", str(args.hold)]
         if args.no_follow:
             command.append("--no-follow")
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None
         url = json.loads(child.stdout.readline())["url"]
         password = PASSWORD
@@ -177,6 +183,7 @@ async def run_flow(args: argparse.Namespace, flow: str) -> dict[str, Any]:
         },
         logging={"level": "WARNING"},
         web={"enabled": False},
+        speech={"enabled": False},  # measured on its own: bench/speech_board_bench.py
     )
     await seed_nuisance(settings)
     stop = asyncio.Event()
@@ -195,29 +202,45 @@ async def run_flow(args: argparse.Namespace, flow: str) -> dict[str, Any]:
     cpu_end = 0.0
     deadline = time.monotonic() + args.seconds + args.hold + 150
     child_report: dict[str, Any] = {}
+    go_sent = False
+    report_line: asyncio.Task[str] | None = None
+    if child is not None and child.stdout is not None:
+        # The fake prints its report once every call it placed has ended.
+        report_line = asyncio.create_task(asyncio.to_thread(child.stdout.readline))
+    profiler = cProfile.Profile() if args.profile else None
     while time.monotonic() < deadline:
         await asyncio.sleep(0.05)
         if not box or box[0].calls is None:
             continue
         service = box[0]
         assert service.calls is not None
-        if cpu_start is None and service.calls.stats.calls_started:
+        if not go_sent:
+            go_sent = True
+            await asyncio.sleep(0.5)  # the reconcile request after connecting
+            if child is not None and child.stdin is not None:
+                child.stdin.write("go\n")
+                child.stdin.flush()
             cpu_start = cpu_seconds()
+            if profiler is not None:
+                profiler.enable()
         peak_active = max(peak_active, service.calls.active_calls)
         peak_queue = max(peak_queue, service.recorder.pending)
-        done = child is not None and child.poll() is not None
+        done = report_line is not None and report_line.done()
         if args.url and time.monotonic() > deadline - 150:
             done = True
         if done and not service.calls.active_calls and not service.recorder.pending:
             await asyncio.sleep(0.2)  # the batch the writer holds
             cpu_end = cpu_seconds()
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             break
-    if child is not None and child.stdout is not None:
-        line = child.stdout.readline()
-        child_report = json.loads(line) if line else {}
-        child.wait(10)
     stop.set()
     await service_task
+    if child is not None and report_line is not None:
+        line = await report_line
+        child_report = json.loads(line) if line else {}
+        child.wait(30)
     service = box[0]
     assert service.calls is not None
     stats = service.calls.stats
@@ -271,6 +294,12 @@ def main() -> None:
         "--no-follow",
         action="store_true",
         help="ari.follow_calls = false: do not follow calls after the hand-back",
+    )
+    parser.add_argument(
+        "--profile",
+        default="",
+        metavar="FILE",
+        help="write a cProfile of the service while calls run (python -m pstats FILE)",
     )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -36,6 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from callers import allowed_number  # noqa: E402
 
 from screener.demo.fake_asterisk import Destination, FakeAsterisk  # noqa: E402
 
@@ -75,7 +78,7 @@ async def serve_fake(apps: list[str], rate: float, seconds: float) -> None:
                 await asyncio.sleep(delay)
             first = rng.randrange(len(apps))
             order = tuple(apps[(first + i) % len(apps)] for i in range(len(apps)))
-            channel = pbx.place_call(f"+4479{rng.randrange(10**8):08d}", "CALLER", apps=order)
+            channel = pbx.place_call(allowed_number(rng), "CALLER", apps=order)
             watchers.append(asyncio.create_task(watch(channel, time.perf_counter())))
             channels.append(channel)
         placing = time.perf_counter() - started

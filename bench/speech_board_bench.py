@@ -53,6 +53,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from callers import allowed_number
 from speech_bench import make_clips
 
 from screener.application.unit_of_work import UnitOfWork
@@ -222,7 +223,7 @@ async def background_calls(
         await stop.wait()
         return
     while not stop.is_set():
-        placed.append(pbx.place_call(f"+4479{rng.randrange(10**8):08d}", "Caller"))
+        placed.append(pbx.place_call(allowed_number(rng), "Caller"))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(1 / rate):
                 await stop.wait()

@@ -15,6 +15,7 @@ with a growing pause, in order, before anything queued after it, for up to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -36,9 +37,16 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-BATCH_SIZE = 100
+BATCH_SIZE = 500
 BATCH_WINDOW_SECONDS = 0.05
 """After the first queued operation, wait this long for more to share its transaction."""
+BUSY_BATCH_WINDOW_SECONDS = 0.25
+"""The same wait while calls keep the writer busy: a transaction costs about as much CPU as
+the rows of several calls, so under load fewer, larger transactions let one process carry
+more calls (docs/performance.md). Rows keep the times things happened; only their
+visibility is later."""
+BUSY_OPERATIONS = 20
+"""A batch at least this large means the writer is busy (about 100 calls a second)."""
 LOCK_RETRY_SECONDS = 120.0
 """How long a batch is written again while the database stays locked, before its records
 are given up (counted in ``failed``)."""
@@ -87,6 +95,7 @@ Operation = Callable[[AsyncSession, _Attempt], Awaitable[Any]]
 class _Pending:
     op: Operation
     done: asyncio.Future[Any] | None
+    urgent: bool = False
 
 
 class CallRecorder:
@@ -112,6 +121,12 @@ class CallRecorder:
         self._awaiting: dict[str, None] = {}
         self._shed: deque[tuple[CallStarted, NumberInfo, CallFinished]] = deque()
         self._shed_queued = False
+        # Operations someone waits for (a caller on hold, a test): while any is queued,
+        # the writer does not linger for more.
+        self._urgent = 0
+        self._hurry = asyncio.Event()
+        self._busy = False
+        self._closing = False
 
     def _is_open(self, call_id: str, attempt: _Attempt) -> bool:
         """Whether the call's record is written (or in this transaction) and not finished."""
@@ -165,7 +180,7 @@ class CallRecorder:
                     attempt.connected.add(finished.call_id)
             return applied
 
-        return self._submit_waiting(op)
+        return self._submit_waiting(op, urgent=False)  # the call flow does not wait for it
 
     def deliver(self, delivered: CallDelivered) -> None:
         """What became of a call after the hand-back (written once; see ``deliver_call``)."""
@@ -282,10 +297,13 @@ class CallRecorder:
     def _submit(self, op: Operation) -> None:
         self._queue.put_nowait(_Pending(op, None))
 
-    def _submit_waiting(self, op: Operation) -> asyncio.Future[Any]:
+    def _submit_waiting(self, op: Operation, *, urgent: bool = True) -> asyncio.Future[Any]:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         done.add_done_callback(_retrieve)  # callers that do not wait must not get warnings
-        self._queue.put_nowait(_Pending(op, done))
+        self._queue.put_nowait(_Pending(op, done, urgent))
+        if urgent:
+            self._urgent += 1
+            self._hurry.set()
         return done
 
     # The writer ------------------------------------------------------------------------
@@ -298,20 +316,34 @@ class CallRecorder:
                 return
             batch = [first]
             closing = False
-            if self._queue.empty():
-                await asyncio.sleep(BATCH_WINDOW_SECONDS)
+            if self._busy or self._queue.empty():
+                window = BUSY_BATCH_WINDOW_SECONDS if self._busy else BATCH_WINDOW_SECONDS
+                await self._linger(window)
             while len(batch) < BATCH_SIZE and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
                     closing = True
                     break
                 batch.append(item)
+            self._urgent -= sum(1 for item in batch if item.urgent)
+            self._busy = len(batch) >= BUSY_OPERATIONS
             await self._write(batch)
             if closing:
                 return
 
+    async def _linger(self, seconds: float) -> None:
+        """Wait ``seconds`` for more operations, or until one that someone waits for comes."""
+        if self._urgent or self._closing:
+            return
+        self._hurry.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._hurry.wait()
+
     async def close(self) -> None:
         """Stop after everything queued so far is written."""
+        self._closing = True
+        self._hurry.set()
         self._queue.put_nowait(None)
 
     async def _write(self, batch: list[_Pending]) -> None:
