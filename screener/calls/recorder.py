@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-BATCH_SIZE = 500
+BATCH_SIZE = 250
 BATCH_WINDOW_SECONDS = 0.05
 """After the first queued operation, wait this long for more to share its transaction."""
 BUSY_BATCH_WINDOW_SECONDS = 0.25
@@ -45,8 +45,8 @@ BUSY_BATCH_WINDOW_SECONDS = 0.25
 the rows of several calls, so under load fewer, larger transactions let one process carry
 more calls (docs/performance.md). Rows keep the times things happened; only their
 visibility is later."""
-BUSY_OPERATIONS = 20
-"""A batch at least this large means the writer is busy (about 100 calls a second)."""
+BUSY_OPERATIONS = 8
+"""A batch at least this large means the writer is busy (from about 40 calls a second)."""
 LOCK_RETRY_SECONDS = 120.0
 """How long a batch is written again while the database stays locked, before its records
 are given up (counted in ``failed``)."""
