@@ -41,17 +41,15 @@ def new_call_id() -> str:
 # functions below and by the recorder's batches (:class:`RecordBatch`).
 
 
-def call_row(started: CallStarted, decided: CallDecided) -> dict[str, Any]:
-    """The ``calls`` row of a new call: its facts and decision."""
-    facts, decision = started.facts, decided.decision
-    number = decision.number
+def _arrival_columns(started: CallStarted, number: NumberInfo) -> dict[str, Any]:
+    """The ``calls`` columns known when the call arrives: where from, and its facts."""
+    facts = started.facts
     return {
         "id": started.call_id,
         "site": started.site,
         "source": started.source.value,
         "channel_id": started.channel_id,
         "started_at": started.at,
-        "decided_at": decided.at,
         "caller_number_raw": facts.caller_number,
         "caller_name": facts.caller_name,
         "caller_number": number.e164,
@@ -61,14 +59,23 @@ def call_row(started: CallStarted, decided: CallDecided) -> dict[str, Any]:
         "did": facts.did,
         "trunk": facts.trunk,
         "facts": {"extra": dict(facts.extra)},
+        "challenge_attempts": 0,
+        "review_state": "unreviewed",
+    }
+
+
+def call_row(started: CallStarted, decided: CallDecided) -> dict[str, Any]:
+    """The ``calls`` row of a new call: its facts and decision."""
+    decision = decided.decision
+    return {
+        **_arrival_columns(started, decision.number),
+        "decided_at": decided.at,
         "action": decision.action.value,
         "verdict": None,
         "reasons": [r.as_dict() for r in decision.reasons],
         "flagged": decision.flagged,
         "decision_ms": decided.decision_ms,
         "challenge_digit": decided.digit,
-        "challenge_attempts": 0,
-        "review_state": "unreviewed",
     }
 
 
@@ -123,26 +130,10 @@ def ending_step(call_id: str, ending: CallEnding, at: datetime) -> dict[str, Any
 
 def shed_row(started: CallStarted, number: NumberInfo, finished: CallFinished) -> dict[str, Any]:
     """The ``calls`` row of a call sent straight back undecided (Screener overloaded)."""
-    facts = started.facts
     return {
-        "id": started.call_id,
-        "site": started.site,
-        "source": started.source.value,
-        "channel_id": started.channel_id,
-        "started_at": started.at,
-        "caller_number_raw": facts.caller_number,
-        "caller_name": facts.caller_name,
-        "caller_number": number.e164,
-        "number_type": number.number_type.value,
-        "presentation": facts.presentation,
-        "withheld": number.withheld,
-        "did": facts.did,
-        "trunk": facts.trunk,
-        "facts": {"extra": dict(facts.extra)},
+        **_arrival_columns(started, number),
         "reasons": [],
         "flagged": False,
-        "challenge_attempts": 0,
-        "review_state": "unreviewed",
         **ending_values(finished.ending, finished.at),
     }
 

@@ -78,6 +78,8 @@ MEDIA_SECONDS = {
 DEFAULT_MEDIA_SECONDS = 0.6
 ASTERISK_ID = "02:fc:00:00:00:01"
 _CHANNEL_SEQUENCE = itertools.count(1)
+"""One sequence for every fake in the process, as Asterisk keeps one for its life: two
+fakes started in the same second never hand out the same channel id."""
 _DIGIT_MEDIA = re.compile(r"digits[/:](\d)$")
 
 
@@ -310,9 +312,6 @@ class FakeAsterisk:
         self.websocket_connects = 0
         self._sockets: dict[WebSocket, tuple[str, _SocketQueue]] = {}
         self._known_apps: set[str] = set()
-        # One sequence for every fake in the process, as Asterisk keeps one for its life:
-        # two fakes started in the same second never hand out the same channel id.
-        self._ids = _CHANNEL_SEQUENCE
         self._base_id = int(time.time())
         self._injected: list[_Injected] = []
         self._server: uvicorn.Server | None = None
@@ -436,7 +435,7 @@ class FakeAsterisk:
         are tried in order, as the shipped dialplan does with several Screener processes:
         the call enters the first one connected.
         """
-        seq = next(self._ids)
+        seq = next(_CHANNEL_SEQUENCE)
         channel = FakeChannel(
             id=channel_id or f"{self._base_id}.{seq}",
             name=f"PJSIP/{trunk}-{seq:08x}",
@@ -1042,7 +1041,7 @@ class FakeAsterisk:
                     "dialplan_app_data": f"{where.dial},30",
                 },
             )
-            seq = next(self._ids)
+            seq = next(_CHANNEL_SEQUENCE)
             peer = {
                 "id": f"{self._base_id}.{seq}",
                 "name": f"{where.dial}-{seq:08x}",
